@@ -1,0 +1,120 @@
+"""Configuration: every tunable of atcp, with its default, in one place.
+
+`Config` is a frozen dataclass accepted by every entry point as ``config=``. The protocol
+core reads it; nothing else keeps a second copy of a default. Values are checked when the
+object is made, so a bad setting fails at the call that passes it, not deep in a timer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["Config"]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Tunables of an atcp endpoint and its connections.
+
+    Times are in seconds, sizes in bytes. The defaults follow the RFCs cited; where an RFC
+    leaves a choice, the choice is the one documented here.
+    """
+
+    #: Maximum segment lifetime; TIME-WAIT lasts ``2 * msl`` (RFC 9293 3.4.2, 3.6.1).
+    msl: float = 30.0
+    #: Largest segment payload we accept and send. None: derived from the path, 1452 on
+    #: IPv4 and 1432 on IPv6 (1500-byte path less IP, UDP and TCP headers).
+    mss: int | None = None
+    #: Receive buffer: the most unread data held for the application; the advertised
+    #: window is its free space (RFC 9293 3.8.6).
+    recv_buffer: int = 256 * 1024
+    #: Send buffer: the most unacknowledged plus unsent data held.
+    send_buffer: int = 256 * 1024
+    #: Window scale shift we offer (RFC 7323 2.2). None: the smallest shift that lets the
+    #: receive buffer be advertised in full.
+    window_scale: int | None = None
+    #: Offer and use window scaling, timestamps and SACK-permitted on SYNs (RFC 7323, 2018).
+    window_scaling: bool = True
+    timestamps: bool = True
+    sack: bool = True
+    #: Retransmission timer (RFC 6298): initial, lower and upper bounds.
+    rto_initial: float = 1.0
+    rto_min: float = 0.2
+    rto_max: float = 60.0
+    #: Retransmissions of a SYN (or SYN-ACK) before the open fails with a timeout.
+    syn_retries: int = 6
+    #: Consecutive retransmission timeouts of data before the connection is dropped (R2 of
+    #: RFC 9293 3.8.3).
+    data_retries: int = 15
+    #: Delayed ACK timeout; in-order data is acknowledged at least every second full-size
+    #: segment and within this time (RFC 9293 3.8.6.3, RFC 5681 4.2: at most 0.5 s).
+    delayed_ack: float = 0.04
+    #: Disable Nagle's algorithm (RFC 9293 3.7.4).
+    nodelay: bool = False
+    #: RFC 5961 blind-attack checks for RST, SYN and ACK; False gives the RFC 793 window test.
+    rfc5961: bool = True
+    #: Challenge ACKs allowed per connection in ``challenge_ack_interval`` (RFC 5961 7).
+    challenge_ack_limit: int = 10
+    challenge_ack_interval: float = 5.0
+    #: Ignore RSTs in TIME-WAIT, protecting it from assassination (RFC 1337).
+    rfc1337: bool = True
+    #: Let a new SYN reopen a connection in TIME-WAIT when it is provably newer (RFC 6191).
+    time_wait_reuse: bool = True
+    #: Drop segments with both SYN and FIN set when they would open a connection.
+    drop_synfin: bool = True
+    #: Keep-alive probes (RFC 9293 3.8.4): off by default.
+    keepalive: bool = False
+    keepalive_idle: float = 7200.0
+    keepalive_interval: float = 75.0
+    keepalive_probes: int = 9
+    #: How long a fully closed connection may wait in FIN-WAIT-2 for the peer's FIN.
+    fin_wait_2_timeout: float = 60.0
+    #: Pending connections a listener holds (SYN queue) and accepted ones not yet taken by
+    #: the application (accept queue), unless ``listen()`` is given a backlog.
+    backlog: int = 128
+    #: Initial congestion window in segments (RFC 6928 allows 10).
+    initial_window: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("msl", "rto_initial", "rto_min", "rto_max", "delayed_ack",
+                     "challenge_ack_interval", "keepalive_idle", "keepalive_interval",
+                     "fin_wait_2_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise TypeError(f"Config.{name} must be a number of seconds, not {value!r}")
+            if not value > 0:
+                raise ValueError(f"Config.{name} must be positive, got {value!r}")
+        if self.delayed_ack > 0.5:
+            raise ValueError("Config.delayed_ack must be at most 0.5 s (RFC 5681 4.2)")
+        if not self.rto_min <= self.rto_initial <= self.rto_max:
+            raise ValueError("Config needs rto_min <= rto_initial <= rto_max")
+        for name in ("recv_buffer", "send_buffer", "syn_retries", "data_retries",
+                     "challenge_ack_limit", "keepalive_probes", "backlog", "initial_window"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"Config.{name} must be an int, not {value!r}")
+            if value < 1:
+                raise ValueError(f"Config.{name} must be at least 1, got {value}")
+        if self.recv_buffer > (65535 << 14):
+            raise ValueError("Config.recv_buffer cannot exceed 65535 << 14 (RFC 7323 2.3)")
+        if self.mss is not None:
+            if not isinstance(self.mss, int) or isinstance(self.mss, bool):
+                raise TypeError(f"Config.mss must be an int or None, not {self.mss!r}")
+            if not 64 <= self.mss <= 65495:
+                raise ValueError(f"Config.mss must be in 64..65495, got {self.mss}")
+        if self.window_scale is not None and not 0 <= self.window_scale <= 14:
+            raise ValueError("Config.window_scale must be in 0..14 (RFC 7323 2.3)")
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed (and checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    def rcv_wscale(self) -> int:
+        """The window scale shift to offer for this receive buffer."""
+        if self.window_scale is not None:
+            return self.window_scale
+        shift = 0
+        while (65535 << shift) < self.recv_buffer and shift < 14:
+            shift += 1
+        return shift

@@ -1,0 +1,178 @@
+"""The byte stores of a connection: the send buffer, the receive buffer and reassembly.
+
+Sequence numbers wrap at 2**32; these classes work in unwrapped stream offsets (a Python int
+that only grows), and `Connection` converts at its edge. Every store has a hard size limit, so
+a peer cannot make a connection hold more than its configuration allows.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+__all__ = ["SendBuffer", "ReceiveBuffer", "Reassembly"]
+
+
+class SendBuffer:
+    """Unacknowledged and unsent data; offset 0 of the stream is the byte after the SYN.
+
+    ``start`` is the stream offset of the oldest byte still held (everything before it has
+    been acknowledged); ``end`` is one past the newest byte the application wrote.
+    """
+
+    __slots__ = ("_buf", "start", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self._buf = bytearray()
+        self.start = 0
+        self.limit = limit
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self._buf)
+
+    def free(self) -> int:
+        return self.limit - len(self._buf)
+
+    def append(self, data) -> int:
+        """Take as much of ``data`` as fits; return how many bytes were taken."""
+        room = self.limit - len(self._buf)
+        if room <= 0:
+            return 0
+        if len(data) > room:
+            data = memoryview(data)[:room]
+        self._buf += data
+        return len(data)
+
+    def peek(self, offset: int, size: int) -> bytes:
+        """``size`` bytes (or fewer, at the end) from stream offset ``offset``."""
+        i = offset - self.start
+        return bytes(self._buf[i:i + size])
+
+    def release(self, offset: int) -> int:
+        """Drop everything before stream offset ``offset`` (it was acknowledged)."""
+        n = offset - self.start
+        if n <= 0:
+            return 0
+        del self._buf[:n]  # CPython trims a bytearray's head without moving the rest
+        self.start = offset
+        return n
+
+
+class ReceiveBuffer:
+    """In-order data waiting for the application to read it."""
+
+    __slots__ = ("_buf", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self._buf = bytearray()
+        self.limit = limit
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def free(self) -> int:
+        return self.limit - len(self._buf)
+
+    def append(self, data) -> None:
+        self._buf += data
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n >= len(self._buf):
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def clear(self) -> int:
+        n = len(self._buf)
+        self._buf.clear()
+        return n
+
+
+class Reassembly:
+    """Out-of-order data held until the hole before it fills (RFC 9293 3.10.7.4, seventh).
+
+    Holds non-overlapping runs sorted by stream offset. A byte already held, or already
+    delivered, is never stored twice; the caller trims incoming data to the receive window
+    first, so the total held stays under the receive buffer's size.
+    """
+
+    __slots__ = ("_starts", "_runs", "held")
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._runs: list[bytes] = []
+        self.held = 0
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def add(self, start: int, data: bytes) -> int:
+        """Store ``data`` at stream offset ``start``; return how many new bytes were kept."""
+        end = start + len(data)
+        kept = 0
+        i = bisect.bisect_right(self._starts, start) - 1
+        if i >= 0:
+            prev_end = self._starts[i] + len(self._runs[i])
+            if prev_end >= end:
+                return 0
+            if prev_end > start:
+                data = data[prev_end - start:]
+                start = prev_end
+        i += 1
+        # Fill the gaps between the runs that follow, up to the end of the new data.
+        while start < end:
+            if i < len(self._starts) and self._starts[i] < end:
+                gap_end = self._starts[i]
+                if gap_end > start:
+                    piece = data[:gap_end - start]
+                    self._starts.insert(i, start)
+                    self._runs.insert(i, piece)
+                    kept += len(piece)
+                    i += 1
+                run_end = self._starts[i] + len(self._runs[i])
+                data = data[run_end - start:] if run_end < end else b""
+                start = run_end
+                i += 1
+            else:
+                self._starts.insert(i, start)
+                self._runs.insert(i, data)
+                kept += len(data)
+                break
+        self.held += kept
+        return kept
+
+    def pop_ready(self, offset: int) -> list[bytes]:
+        """Remove and return the runs that continue the stream at ``offset``, in order."""
+        out = []
+        while self._starts and self._starts[0] <= offset:
+            start = self._starts.pop(0)
+            run = self._runs.pop(0)
+            self.held -= len(run)
+            skip = offset - start
+            if skip < len(run):
+                piece = run[skip:]
+                out.append(piece)
+                offset += len(piece)
+        return out
+
+    def blocks(self, limit: int = 4) -> list[tuple[int, int]]:
+        """The held ranges as merged (start, end) stream offsets, lowest first."""
+        merged: list[list[int]] = []
+        for start, run in zip(self._starts, self._runs):
+            end = start + len(run)
+            if merged and merged[-1][1] == start:
+                merged[-1][1] = end
+            else:
+                merged.append([start, end])
+        return [(a, b) for a, b in merged[:limit]]
+
+    def clear(self) -> None:
+        self._starts.clear()
+        self._runs.clear()
+        self.held = 0

@@ -1,0 +1,949 @@
+"""One TCP connection: the transmission control block and the RFC 9293 event processing.
+
+Theory of operation
+-------------------
+A `Connection` is driven from outside by three kinds of input, each with the current time:
+
+* ``segment_arrives(seg, now)``: RFC 9293 3.10.7, checked in the RFC's order (sequence
+  number, RST, SYN, ACK, text, FIN). SYN-SENT has its own path (3.10.7.3).
+* application calls (``send``, ``read``, ``shutdown``, ``close``, ``abort``): 3.10.1-3.10.5.
+* ``on_timer(now)``: retransmission, delayed ACK, persist, keep-alive and FIN-WAIT-2 timers,
+  whose deadlines are plain attributes (``t_rexmt`` ...). The owning `Stack` keeps the
+  connection in its timing wheel at its earliest deadline; moving a deadline later (as every
+  ACK does to the retransmission timer) is a field write, and the wheel catches up lazily.
+
+It answers by handing segments to its `Stack` (``stack._emit``) and posting events. It never
+reads a clock, touches a socket or imports asyncio.
+
+Variables keep the RFC's names: ``snd_una`` is SND.UNA, ``rcv_nxt`` is RCV.NXT, and so on.
+``snd_nxt`` is SND.NXT, the highest sequence number sent so far plus one; after a
+retransmission timeout, ``snd_resend`` walks again from SND.UNA up to it (go-back-N), so every
+RFC test that names SND.NXT uses ``snd_nxt`` unchanged.
+
+Data is held in stream offsets (`buffers`): offset 0 is the first byte after the SYN.
+The rules for RSTs live in `reset`, the acceptability tests in `acceptance`, TIME-WAIT in
+`timewait` (a connection entering it is replaced by a compact record).
+"""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..wire import ACK, FIN, PSH, RST, SYN, NO_OPTIONS, Options, Segment
+from ..wire.seq import MASK, seq_add, seq_ge, seq_gt, seq_le, seq_lt, seq_sub
+from . import events as ev
+from .acceptance import ack_acceptable_5961, ack_in_flight, segment_acceptable
+from .buffers import Reassembly, ReceiveBuffer, SendBuffer
+from .errors import ProtocolUsageError, refused_error, reset_error, timeout_error
+from .reset import (ChallengeAckLimiter, RstVerdict, reset_for_abort, reset_for_bad_ack,
+                    rst_verdict, syn_sent_accepts_rst)
+from .rto import RtoEstimator
+from .states import ALLOWED, SYNCHRONIZED, State
+
+__all__ = ["Connection"]
+
+S = State
+_MSS_DEFAULT = 536  # RFC 9293 3.7.1: assumed when the peer sends no MSS option
+_MIN_MSS = 64
+_CAN_SEND_DATA = frozenset({S.ESTABLISHED, S.CLOSE_WAIT})
+_FIN_PENDING_STATES = frozenset({S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK})
+_OUTPUT_STATES = frozenset({S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK})
+_RECEIVES_TEXT = frozenset({S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2})
+
+
+class Connection:
+    """The state of one connection and the rules that move it (RFC 9293 3.3.1, 3.10)."""
+
+    def __init__(self, stack, config: Config, remote, local_port: int, remote_port: int,
+                 mss: int, now: float) -> None:
+        self.stack = stack
+        self.config = config
+        self.remote = remote
+        self.local_port = local_port
+        self.remote_port = remote_port
+        self.key = (remote, local_port, remote_port)
+        self.state = S.CLOSED
+        self.listener = None          # set for passive opens until accepted
+        self.error: BaseException | None = None
+        self.created = now
+
+        # Send sequence space (RFC 9293 3.3.1)
+        self.iss = 0
+        self.snd_una = 0
+        self.snd_nxt = 0
+        self.snd_resend = 0
+        self.snd_wnd = 0
+        self.snd_wl1 = 0
+        self.snd_wl2 = 0
+        self.max_snd_wnd = 0
+        # Receive sequence space
+        self.irs = 0
+        self.rcv_nxt = 0
+        self.rcv_adv = 0              # right edge of the window we last advertised
+        self.rcv_off = 0              # stream offset of RCV.NXT
+        self.last_ack_sent = 0
+        # Negotiated options
+        self.rcv_mss = mss            # what we advertise
+        self.snd_mss = min(mss, _MSS_DEFAULT)
+        self.snd_scale = 0            # applied to windows the peer sends (RFC 7323 2.3)
+        self.rcv_scale = 0            # applied to windows we send
+        self.offered_scale = config.rcv_wscale() if config.window_scaling else None
+        self.ts_enabled = False
+        self.ts_recent = 0
+        self.ts_offset = 0
+        self.sack_permitted = False
+        # Buffers
+        self.sndbuf = SendBuffer(config.send_buffer)
+        self.rcvbuf = ReceiveBuffer(config.recv_buffer)
+        self.reasm = Reassembly()
+        self.fin_queued = False       # the application asked to send a FIN
+        self.fin_off: int | None = None   # stream offset the FIN occupies once queued
+        self.peer_fin_off: int | None = None
+        self.eof = False              # the peer's FIN has been received in order
+        self.read_closed = False      # close() was called: no more reads by the application
+        self.passive = False
+        # Timers (absolute deadlines, None when stopped) and their bookkeeping
+        self.t_rexmt: float | None = None
+        self.t_delack: float | None = None
+        self.t_persist: float | None = None
+        self.t_keep: float | None = None
+        self.t_finwait2: float | None = None
+        self.wheel_at: float | None = None
+        self.rto = RtoEstimator(config.rto_initial, config.rto_min, config.rto_max)
+        self.rexmt_count = 0
+        self.persist_backoff = 0
+        self.keep_probes = 0
+        self.rtt_seq: int | None = None
+        self.rtt_time = 0.0
+        self.syn_rexmitted = False
+        # Congestion control (RFC 5681 with NewReno, RFC 6582)
+        self.cwnd = 0
+        self.ssthresh = 1 << 30
+        self.dupacks = 0
+        self.in_recovery = False
+        self.recover = 0
+        # Delayed ACK (RFC 9293 3.8.6.3)
+        self.unacked_segments = 0
+        self._ack_owed_now = False
+        self.challenges = ChallengeAckLimiter(config.challenge_ack_limit,
+                                              config.challenge_ack_interval)
+        self.last_recv = now
+        # Statistics
+        self.segs_in = 0
+        self.segs_out = 0
+        self.bytes_sent = 0
+        self.bytes_acked = 0
+        self.bytes_received = 0
+        self.retransmits = 0
+        self.bytes_retransmitted = 0
+        self.dup_segments_in = 0
+
+    def __repr__(self) -> str:
+        return (f"<Connection {self.local_port}->{self.remote!r}:{self.remote_port} "
+                f"{self.state}>")
+
+    # ------------------------------------------------------------------ opening
+    def open_active(self, iss: int, ts_offset: int, now: float) -> None:
+        """OPEN call, active (3.10.1): send a SYN and enter SYN-SENT."""
+        self._init_send(iss, ts_offset)
+        self._set_state(S.SYN_SENT)
+        self._send_syn(now)
+
+    def open_passive(self, seg: Segment, iss: int, ts_offset: int, now: float) -> None:
+        """A SYN reached a listener (3.10.7.2): answer SYN,ACK and enter SYN-RECEIVED."""
+        self.passive = True
+        self.state = S.LISTEN   # a new TCB forked from the listening one (3.10.7.2)
+        self._init_send(iss, ts_offset)
+        self._take_syn(seg)
+        self._set_state(S.SYN_RECEIVED)
+        self._send_syn(now)
+
+    def _init_send(self, iss: int, ts_offset: int) -> None:
+        self.iss = self.snd_una = self.snd_nxt = self.snd_resend = iss
+        self.ts_offset = ts_offset
+
+    def _take_syn(self, seg: Segment) -> None:
+        """Record the peer's SYN: IRS, RCV.NXT and its options (RFC 9293 3.10.7.2-3)."""
+        self.irs = seg.seq
+        self.rcv_nxt = seq_add(seg.seq, 1)
+        self.rcv_adv = self.rcv_nxt
+        opts = seg.options
+        self.snd_mss = max(_MIN_MSS, min(self.rcv_mss, opts.mss if opts.mss else _MSS_DEFAULT))
+        cfg = self.config
+        if opts.wscale is not None and self.offered_scale is not None:
+            self.snd_scale = min(opts.wscale, 14)   # RFC 7323 2.3: larger shifts mean 14
+            self.rcv_scale = self.offered_scale
+        else:
+            self.offered_scale = None if self.passive else self.offered_scale
+            self.snd_scale = self.rcv_scale = 0
+        if opts.ts_val is not None and cfg.timestamps:
+            self.ts_enabled = True
+            self.ts_recent = opts.ts_val
+        else:
+            self.ts_enabled = False
+        self.sack_permitted = bool(opts.sack_permitted and cfg.sack)
+        # The window in a SYN is never scaled (RFC 7323 2.2).
+        self.snd_wnd = seg.window
+        self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
+        self.snd_wl1 = seg.seq
+        self.snd_wl2 = seg.ack
+
+    def _send_syn(self, now: float) -> None:
+        """Send (or resend) our SYN or SYN,ACK, with its options, and arm its timer."""
+        cfg = self.config
+        window = min(self.rcvbuf.free(), 65535)
+        if self.state is S.SYN_SENT:
+            flags = SYN
+            opts = Options(
+                mss=self.rcv_mss,
+                wscale=self.offered_scale,
+                sack_permitted=cfg.sack,
+                ts_val=self._ts_now(now) if cfg.timestamps else None,
+                ts_ecr=0 if cfg.timestamps else None,
+            )
+            ack = 0
+        else:
+            flags = SYN | ACK
+            opts = Options(
+                mss=self.rcv_mss,
+                wscale=self.rcv_scale if self.offered_scale is not None else None,
+                sack_permitted=self.sack_permitted,
+                ts_val=self._ts_now(now) if self.ts_enabled else None,
+                ts_ecr=self.ts_recent if self.ts_enabled else None,
+            )
+            ack = self.rcv_nxt
+            self.rcv_adv = seq_add(self.rcv_nxt, window)
+            self.last_ack_sent = self.rcv_nxt
+        self._emit(Segment(self.local_port, self.remote_port, self.iss, ack, flags, window,
+                           b"", opts), now)
+        self.snd_nxt = seq_add(self.iss, 1)
+        if self.t_rexmt is None:
+            self._arm_rexmt(now)
+        if self.rtt_seq is None and not self.syn_rexmitted:
+            self.rtt_seq = self.iss
+            self.rtt_time = now
+
+    # ------------------------------------------------------------------ state
+    def _set_state(self, new: State) -> None:
+        old = self.state
+        if (old, new) not in ALLOWED:
+            raise AssertionError(f"illegal transition {old} -> {new}")
+        self.state = new
+        self.stack._state_changed(self, old, new)
+
+    # ------------------------------------------------------------------ application calls
+    def send(self, data, now: float) -> int:
+        """SEND call (3.10.2): queue as much of ``data`` as the send buffer takes."""
+        if self.error is not None:
+            raise self.error
+        if self.fin_queued or self.state not in (S.SYN_SENT, S.SYN_RECEIVED, S.ESTABLISHED,
+                                                 S.CLOSE_WAIT):
+            raise ProtocolUsageError(32, "connection closing")  # EPIPE
+        n = self.sndbuf.append(data)
+        if n and self.state in _CAN_SEND_DATA:
+            self._output(now)
+        return n
+
+    def read(self, n: int = -1, now: float = 0.0) -> bytes:
+        """RECEIVE call (3.10.3): take up to ``n`` bytes of in-order data.
+
+        Freeing buffer space may open the window; a window update is sent when it grows by
+        at least min(buffer/2, MSS) (receiver SWS avoidance, 3.8.6.2.2).
+        """
+        data = self.rcvbuf.read(n)
+        if data and self.state in SYNCHRONIZED and self.state is not S.TIME_WAIT:
+            if self._window_update_due():
+                self._send_ack(now)
+        return data
+
+    def readable(self) -> int:
+        return len(self.rcvbuf)
+
+    def shutdown(self, now: float) -> None:
+        """Half close: send a FIN once the queued data is out (the CLOSE of 3.10.4, reading
+        still allowed)."""
+        if self.error is not None:
+            raise self.error
+        st = self.state
+        if st is S.SYN_SENT:
+            self._drop(None, send_rst=False)
+            return
+        if self.fin_queued:
+            return
+        if st in (S.SYN_RECEIVED, S.ESTABLISHED):
+            self._queue_fin()
+            self._set_state(S.FIN_WAIT_1)
+        elif st is S.CLOSE_WAIT:
+            self._queue_fin()
+            self._set_state(S.LAST_ACK)
+        else:
+            return
+        self._output(now)
+
+    def close(self, now: float) -> None:
+        """CLOSE (3.10.4): no more sending or reading by the application.
+
+        Unread data, or data arriving later, is answered with a RST (RFC 1122 4.2.2.13) so the
+        peer learns it was lost.
+        """
+        if self.state is S.CLOSED:
+            return
+        self.read_closed = True
+        if len(self.rcvbuf) and self.state in SYNCHRONIZED and self.state is not S.TIME_WAIT:
+            self.abort(now)
+            return
+        if self.state in (S.SYN_SENT, S.SYN_RECEIVED, S.ESTABLISHED, S.CLOSE_WAIT):
+            self.shutdown(now)
+        if self.state is S.FIN_WAIT_2 and self.t_finwait2 is None:
+            self._set_timer_finwait2(now)
+
+    def abort(self, now: float) -> None:
+        """ABORT (3.10.5): send ``<SEQ=SND.NXT><CTL=RST>`` where the peer knows us."""
+        st = self.state
+        if st is S.CLOSED:
+            return
+        send_rst = st in (S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2,
+                          S.CLOSE_WAIT)
+        self._drop(None, send_rst=send_rst, now=now)
+
+    # ------------------------------------------------------------------ segment arrival
+    def segment_arrives(self, seg: Segment, now: float) -> None:
+        self.segs_in += 1
+        self.last_recv = now
+        st = self.state
+        if st is S.SYN_SENT:
+            self._syn_sent(seg, now)
+            return
+        flags = seg.flags
+        seg_len = seg.seg_len
+        rcv_wnd = self._rcv_wnd()
+
+        # First: sequence number (3.10.7.4). SYN-RECEIVED answers a copy of the peer's SYN
+        # with its SYN,ACK again rather than a bare ACK, so a lost SYN,ACK costs one
+        # round trip instead of a timeout.
+        if st is S.SYN_RECEIVED and flags & SYN and not flags & RST and seg.seq == self.irs:
+            if not flags & ACK:
+                self._send_syn(now)
+                return
+            # Simultaneous open (3.5, figure 8): the peer's SYN,ACK; its SYN is old news.
+            seg = Segment(seg.src_port, seg.dst_port, seq_add(seg.seq, 1), seg.ack,
+                          flags & ~SYN, seg.window, seg.payload, seg.options)
+            flags = seg.flags
+            seg_len = seg.seg_len
+        if not segment_acceptable(seg.seq, seg_len, self.rcv_nxt, rcv_wnd):
+            zero_window_ack = (rcv_wnd == 0 and seg.seq == self.rcv_nxt
+                               and not flags & (RST | SYN))
+            if not zero_window_ack:
+                if not flags & RST:
+                    self.dup_segments_in += 1
+                    self._send_ack(now)
+                return
+            # RFC 9293 3.10.7.4: with a zero window, still process the ACK of a segment
+            # whose data must be dropped; the ACK we send tells the peer the window.
+            seg = Segment(seg.src_port, seg.dst_port, seg.seq, seg.ack, flags & ~FIN,
+                          seg.window, b"", seg.options)
+            self._ack_owed_now = True
+
+        # Second: RST (RFC 5961 3.2).
+        if flags & RST:
+            self._rst_arrives(seg, rcv_wnd, now)
+            return
+
+        # Fourth: SYN in a synchronized state or SYN-RECEIVED (RFC 5961 4; RFC 9293 3.10.7.4).
+        if flags & SYN:
+            if st is S.SYN_RECEIVED and self.passive:
+                self.stack._syn_received_aborted(self)   # back to LISTEN, silently
+                self._drop(None, send_rst=False)
+                return
+            if self.config.rfc5961:
+                self._challenge_ack(now)
+            else:
+                self._drop(reset_error(), send_rst=True, now=now)
+            return
+
+        # Fifth: ACK.
+        if not flags & ACK:
+            return
+        if not self._ack_arrives(seg, now):
+            return
+        st = self.state
+        if st is S.CLOSED:
+            return
+
+        # Timestamps (RFC 7323 4.3): remember the newest TSval from an in-window segment.
+        if self.ts_enabled and seg.options.ts_val is not None \
+                and seq_le(seg.seq, self.last_ack_sent):
+            self.ts_recent = seg.options.ts_val
+
+        # Seventh: segment text. Eighth: FIN.
+        payload = seg.payload
+        fin = flags & FIN
+        if payload or fin:
+            self._receive_text(seg, payload, fin, rcv_wnd, now)
+        if getattr(self, "_ack_owed_now", False):
+            self._ack_owed_now = False
+            if self.state is not S.CLOSED:
+                self._send_ack(now)
+        if self.state in _OUTPUT_STATES:
+            self._output(now)
+
+    def _syn_sent(self, seg: Segment, now: float) -> None:
+        """SEGMENT ARRIVES in SYN-SENT (3.10.7.3)."""
+        flags = seg.flags
+        # First: the ACK bit.
+        if flags & ACK and not ack_in_flight(seg.ack, self.snd_una, self.snd_nxt):
+            rst = reset_for_bad_ack(seg)
+            if rst is not None:
+                self.stack._emit_raw(rst, self.remote)
+            return
+        # Second: RST, believed only when it acknowledges our SYN.
+        if flags & RST:
+            if syn_sent_accepts_rst(seg, self.snd_una, self.snd_nxt):
+                self._drop(refused_error(), send_rst=False)
+            return
+        # Fourth: SYN.
+        if not flags & SYN:
+            return
+        if flags & FIN and self.config.drop_synfin:
+            return
+        self._take_syn(seg)
+        if flags & ACK:
+            self._snd_una_advances(seg.ack, now)
+            self.snd_wnd = seg.window   # unscaled in a SYN (RFC 7323 2.2)
+            self._established(now)
+            self._send_ack(now)
+            if self.state in _OUTPUT_STATES:
+                self._output(now)
+        else:
+            # Simultaneous open (3.5, figure 8): answer SYN,ACK with our ISS.
+            self._set_state(S.SYN_RECEIVED)
+            self.t_rexmt = None
+            self._send_syn(now)
+
+    def _rst_arrives(self, seg: Segment, rcv_wnd: int, now: float) -> None:
+        verdict = rst_verdict(seg.seq, self.rcv_nxt, rcv_wnd, self.config.rfc5961)
+        if verdict is RstVerdict.DROP:
+            return
+        if verdict is RstVerdict.CHALLENGE:
+            self._challenge_ack(now)
+            return
+        st = self.state
+        if st is S.SYN_RECEIVED:
+            if self.passive:
+                # From a passive OPEN: back to LISTEN, nothing told to anyone (3.10.7.4).
+                self.stack._syn_received_aborted(self)
+                self._drop(None, send_rst=False)
+            else:
+                self._drop(refused_error(), send_rst=False)
+        elif st in (S.CLOSING, S.LAST_ACK):
+            self._drop(None, send_rst=False)
+        else:
+            self._drop(reset_error(), send_rst=False)
+
+    def _ack_arrives(self, seg: Segment, now: float) -> bool:
+        """The fifth check (3.10.7.4). Returns False when the segment is to be dropped."""
+        ack = seg.ack
+        st = self.state
+        if st is S.SYN_RECEIVED:
+            if not ack_in_flight(ack, self.snd_una, self.snd_nxt):
+                rst = reset_for_bad_ack(seg)
+                if rst is not None:
+                    self.stack._emit_raw(rst, self.remote)
+                return False
+            self._established(now)
+            self.snd_wnd = seg.window << self.snd_scale
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = ack
+            self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+        if self.config.rfc5961 and not ack_acceptable_5961(ack, self.snd_una, self.snd_nxt,
+                                                            self.max_snd_wnd):
+            # RFC 5961 5.2: an ACK outside the range is dropped and answered with an ACK.
+            self._challenge_ack(now)
+            return False
+        if seq_gt(ack, self.snd_nxt):
+            # An ACK for something not yet sent (3.10.7.4): ACK, drop.
+            self._send_ack(now)
+            return False
+        if seq_gt(ack, self.snd_una):
+            self._snd_una_advances(ack, now)
+        elif ack == self.snd_una:
+            self._maybe_dupack(seg, now)
+        # Send window update (3.10.7.4): only from a segment newer than the last one used.
+        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq
+                                              and seq_le(self.snd_wl2, ack)):
+            wnd = seg.window << self.snd_scale
+            if self.snd_wnd == 0 and wnd > 0:
+                self.t_persist = None
+                self.persist_backoff = 0
+            self.snd_wnd = wnd
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = ack
+            if wnd > self.max_snd_wnd:
+                self.max_snd_wnd = wnd
+
+        fin_acked = self.fin_off is not None and self.snd_una == self._fin_seq_end()
+        if st is S.FIN_WAIT_1 and fin_acked:
+            self._set_state(S.FIN_WAIT_2)
+            if self.read_closed:
+                self._set_timer_finwait2(now)
+        elif st is S.CLOSING:
+            if fin_acked:
+                self._enter_time_wait(now)
+            return False
+        elif st is S.LAST_ACK:
+            if fin_acked:
+                self._drop(None, send_rst=False)
+            return False
+        return True
+
+    def _snd_una_advances(self, ack: int, now: float) -> None:
+        """New data (or our SYN or FIN) was acknowledged."""
+        acked = seq_sub(ack, self.snd_una)
+        if self.snd_una == self.iss:
+            # Our SYN is acknowledged: it took one sequence number, not a data byte.
+            data_acked = acked - 1
+        else:
+            data_acked = acked
+        self.snd_una = ack
+        if seq_lt(self.snd_resend, ack):
+            self.snd_resend = ack
+        data_end = self._seq_to_send_off(ack)
+        if self.fin_off is not None and data_end > self.fin_off:
+            data_end = self.fin_off
+        released = self.sndbuf.release(data_end)
+        self.bytes_acked += data_acked if data_acked > 0 else 0
+        # RTT sample from a timed, never-retransmitted segment (RFC 6298 3, Karn).
+        if self.rtt_seq is not None and seq_gt(ack, self.rtt_seq):
+            self.rto.sample(now - self.rtt_time)
+            self.rtt_seq = None
+        self.rexmt_count = 0
+        # RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
+        if self.snd_una == self.snd_nxt:
+            self.t_rexmt = None
+        else:
+            self._arm_rexmt(now)
+        self._cc_on_ack(ack, max(data_acked, 0), now)
+        self.dupacks = 0
+        if released and not self.fin_queued and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+            self.stack._post(ev.SendSpace(self))
+
+    # ------------------------------------------------------------------ congestion control
+    def _flight(self) -> int:
+        return seq_sub(self.snd_nxt, self.snd_una)
+
+    def _cc_on_ack(self, ack: int, acked: int, now: float) -> None:
+        """RFC 5681 3.1 slow start and congestion avoidance; RFC 6582 NewReno recovery."""
+        mss = self.snd_mss
+        if self.in_recovery:
+            if seq_ge(ack, self.recover):
+                # Full acknowledgment: leave fast recovery (RFC 6582 3.2, step 3).
+                self.in_recovery = False
+                self.cwnd = max(min(self.ssthresh, self._flight() + mss), mss)
+            else:
+                # Partial acknowledgment: resend the next hole, deflate (step 5).
+                self._retransmit_one(now)
+                self.cwnd = max(self.cwnd - acked + mss, mss)
+            return
+        if self.cwnd < self.ssthresh:
+            self.cwnd += min(acked, mss)
+        else:
+            self.cwnd += max(1, mss * mss // self.cwnd)
+
+    def _maybe_dupack(self, seg: Segment, now: float) -> None:
+        """RFC 5681 2 duplicate ACK; three start fast retransmit (3.2)."""
+        if (seg.payload or seg.flags & (SYN | FIN) or self.snd_una == self.snd_nxt
+                or (seg.window << self.snd_scale) != self.snd_wnd):
+            return
+        self.dupacks += 1
+        mss = self.snd_mss
+        if self.in_recovery:
+            self.cwnd += mss
+        elif self.dupacks == 3 and seq_gt(self.snd_una, self.recover):
+            # RFC 6582 3.2 step 2: only when the ACK covers more than RECOVER.
+            self.ssthresh = max(self._flight() // 2, 2 * mss)
+            self.recover = self.snd_nxt
+            self.in_recovery = True
+            self._retransmit_one(now)
+            self.cwnd = self.ssthresh + 3 * mss
+
+    def _retransmit_one(self, now: float) -> None:
+        """Resend the segment starting at SND.UNA."""
+        self.rtt_seq = None   # Karn: no RTT sample across a retransmission
+        self._transmit_at(self.snd_una, self.snd_mss, now, retransmit=True)
+
+    # ------------------------------------------------------------------ receiving text
+    def _receive_text(self, seg: Segment, payload: bytes, fin: int, rcv_wnd: int,
+                      now: float) -> None:
+        st = self.state
+        if st not in _RECEIVES_TEXT:
+            # CLOSE-WAIT, CLOSING, LAST-ACK: the peer already sent its FIN (3.10.7.4,
+            # seventh and eighth); a repeat of that FIN is acknowledged.
+            if fin or payload:
+                self._send_ack(now)
+            return
+        seq = seg.seq
+        # Trim what lies before RCV.NXT and beyond the window.
+        offset = seq_sub(seq, self.rcv_nxt)
+        if offset < 0:
+            cut = -offset
+            if cut >= len(payload):
+                if fin and cut == len(payload):
+                    payload = b""
+                    offset = 0
+                else:
+                    self._send_ack(now)   # a duplicate: tell the peer where we are
+                    return
+            else:
+                payload = payload[cut:]
+                offset = 0
+        room = rcv_wnd - offset
+        if len(payload) > room:
+            payload = payload[:max(room, 0)]
+            fin = 0
+        if payload and self.read_closed:
+            # New data after CLOSE: nobody will read it (RFC 1122 4.2.2.13).
+            self._drop(None, send_rst=True, now=now)
+            return
+        if offset > 0:
+            # Out of order: hold it and send an immediate duplicate ACK (RFC 5681 4.2).
+            start = self.rcv_off + offset
+            if payload:
+                self.reasm.add(start, payload)
+            if fin:
+                self.peer_fin_off = start + len(payload)
+            self._send_ack(now)
+            return
+        delivered = len(payload)
+        if payload:
+            self.rcvbuf.append(payload)
+            self.rcv_off += delivered
+        filled_hole = False
+        if self.reasm.held:
+            for piece in self.reasm.pop_ready(self.rcv_off):
+                self.rcvbuf.append(piece)
+                self.rcv_off += len(piece)
+                delivered += len(piece)
+                filled_hole = True
+        self.rcv_nxt = seq_add(self.rcv_nxt, delivered)
+        self.bytes_received += delivered
+        if fin:
+            self.peer_fin_off = self.rcv_off
+        if delivered:
+            self.stack._post(ev.DataReceived(self))
+        if self.peer_fin_off is not None and self.peer_fin_off == self.rcv_off:
+            self._fin_arrives(now)
+            return
+        if filled_hole:
+            self._send_ack(now)
+        elif delivered:
+            self._delayed_ack(delivered, now)
+
+    def _fin_arrives(self, now: float) -> None:
+        """Eighth check (3.10.7.4): the peer's FIN, in order."""
+        self.peer_fin_off = None
+        self.rcv_nxt = seq_add(self.rcv_nxt, 1)
+        self.eof = True
+        self._send_ack(now)
+        st = self.state
+        self.stack._post(ev.EofReceived(self))
+        if st is S.ESTABLISHED:
+            self._set_state(S.CLOSE_WAIT)
+        elif st is S.FIN_WAIT_1:
+            if self.fin_off is not None and self.snd_una == self._fin_seq_end():
+                self._enter_time_wait(now)
+            else:
+                self._set_state(S.CLOSING)
+        elif st is S.FIN_WAIT_2:
+            self._enter_time_wait(now)
+
+    def _delayed_ack(self, nbytes: int, now: float) -> None:
+        """ACK at least every second full-size segment, and within the delayed-ACK time
+        (RFC 9293 3.8.6.3, RFC 5681 4.2)."""
+        self.unacked_segments += (nbytes + self.rcv_mss - 1) // self.rcv_mss
+        if self.unacked_segments >= 2:
+            self._send_ack(now)
+        elif self.t_delack is None:
+            self._set_timer("t_delack", now + self.config.delayed_ack)
+
+    # ------------------------------------------------------------------ sending
+    def _queue_fin(self) -> None:
+        self.fin_queued = True
+        self.fin_off = self.sndbuf.end
+
+    def _fin_seq_end(self) -> int:
+        """The sequence number just past our FIN."""
+        return seq_add(self.iss, self.fin_off + 2)
+
+    def _seq_to_send_off(self, seq: int) -> int:
+        """Stream offset of a sequence number on the send side (data starts at ISS+1)."""
+        base = self.sndbuf.start
+        return base + seq_sub(seq, seq_add(self.iss, 1 + base))
+
+    def _send_off_to_seq(self, off: int) -> int:
+        return (self.iss + 1 + off) & MASK
+
+    def _output(self, now: float) -> None:
+        """Send what the windows allow: data, then our FIN (3.8.6, 3.7.4 Nagle, 3.8.6.2.1)."""
+        if self.state not in _OUTPUT_STATES or self.snd_una == self.iss:
+            return   # nothing but the SYN may be in flight until it is acknowledged
+        mss = self.snd_mss
+        sndbuf = self.sndbuf
+        while True:
+            cur = self.snd_resend
+            off = self._seq_to_send_off(cur)
+            end = sndbuf.end
+            avail = end - off
+            wnd = min(self.snd_wnd, self.cwnd)
+            usable = seq_sub(seq_add(self.snd_una, wnd), cur)
+            if avail <= 0:
+                if off == self.fin_off:
+                    self._transmit_at(cur, 0, now, retransmit=seq_lt(cur, self.snd_nxt))
+                break
+            n = min(mss, avail, usable)
+            if n <= 0:
+                if self.snd_wnd == 0 and self.snd_una == self.snd_nxt and self.t_persist is None:
+                    self._set_timer("t_persist", now + self._persist_interval())
+                break
+            new_data = seq_ge(cur, self.snd_nxt)
+            if n < mss and new_data and n < avail:
+                break                                   # the window, not the data, is short
+            if n < mss and new_data and not self.fin_queued:
+                # Nagle (3.7.4): one small segment in flight at a time, unless no-delay.
+                if not self.config.nodelay and self.snd_una != self.snd_nxt:
+                    break
+            self._transmit_at(cur, n, now, retransmit=not new_data)
+            if self.snd_resend == cur:   # nothing went (defensive: never loop forever)
+                break
+
+    def _transmit_at(self, seq: int, size: int, now: float, retransmit: bool) -> None:
+        """Send up to ``size`` bytes of data starting at ``seq`` (plus FIN if it fits)."""
+        off = self._seq_to_send_off(seq)
+        data = self.sndbuf.peek(off, size)
+        n = len(data)
+        flags = ACK
+        fin_here = self.fin_off is not None and off + n == self.fin_off
+        if fin_here:
+            flags |= FIN
+        if n and off + n == self.sndbuf.end:
+            flags |= PSH
+        if not n and not fin_here:
+            return
+        seg = Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags,
+                      self._window_field(), data, self._options(now))
+        self._emit(seg, now)
+        seg_end = seq_add(seq, n + (1 if fin_here else 0))
+        if retransmit or seq_lt(seq, self.snd_nxt):
+            self.retransmits += 1
+            self.bytes_retransmitted += n
+        else:
+            self.bytes_sent += n
+        if seq == self.snd_resend:
+            self.snd_resend = seg_end
+        if seq_gt(seg_end, self.snd_nxt):
+            if self.rtt_seq is None and not retransmit:
+                self.rtt_seq = seq
+                self.rtt_time = now
+            self.snd_nxt = seg_end
+        if self.t_rexmt is None:
+            self._arm_rexmt(now)
+
+    def _send_ack(self, now: float) -> None:
+        """An empty ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
+        seq = self.snd_nxt
+        seg = Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, ACK,
+                      self._window_field(), b"", self._options(now))
+        self._emit(seg, now)
+
+    def _challenge_ack(self, now: float) -> None:
+        """RFC 5961 3.2/4.2/5.2 challenge ACK, rate-limited (section 7)."""
+        if self.challenges.allow(now):
+            self.stack.stats["challenge_acks"] += 1
+            self._send_ack(now)
+        else:
+            self.stack.stats["challenge_acks_suppressed"] += 1
+
+    def _emit(self, seg: Segment, now: float) -> None:
+        """Hand a segment to the stack; every segment we send with ACK set carries RCV.NXT
+        and our window, so it also serves as the ACK owed."""
+        if seg.flags & ACK:
+            self.last_ack_sent = seg.ack
+            self.unacked_segments = 0
+            self.t_delack = None
+        self.segs_out += 1
+        self.stack._emit_raw(seg, self.remote)
+
+    def _options(self, now: float):
+        if self.ts_enabled:
+            return Options(ts_val=self._ts_now(now), ts_ecr=self.ts_recent)
+        return NO_OPTIONS
+
+    def _ts_now(self, now: float) -> int:
+        """TSval: a millisecond clock with a per-connection offset (RFC 7323 5.4)."""
+        return (int(now * 1000) + self.ts_offset) & MASK
+
+    # ------------------------------------------------------------------ windows
+    def _rcv_wnd(self) -> int:
+        """RCV.WND: what is left of the window we advertised."""
+        wnd = seq_sub(self.rcv_adv, self.rcv_nxt)
+        return wnd if wnd > 0 else 0
+
+    def _window_field(self) -> int:
+        """The window to advertise now, as the 16-bit field, without shrinking the right
+        edge already offered (3.8.6.2.2) and opening it only in steps of at least
+        min(buffer/2, MSS) (receiver SWS avoidance)."""
+        free = self.rcvbuf.free()
+        offered = self._rcv_wnd()
+        threshold = min(self.rcvbuf.limit // 2, self.rcv_mss)
+        wnd = free if free - offered >= threshold or free >= self.rcvbuf.limit else offered
+        if wnd < offered:
+            wnd = offered
+        limit = 65535 << self.rcv_scale
+        if wnd > limit:
+            wnd = limit
+        field = wnd >> self.rcv_scale
+        if self.rcv_scale and (field << self.rcv_scale) < offered:
+            field += 1   # rounding must not shrink the edge we already offered
+        self.rcv_adv = seq_add(self.rcv_nxt, field << self.rcv_scale)
+        return field
+
+    def _window_update_due(self) -> bool:
+        free = self.rcvbuf.free()
+        offered = self._rcv_wnd()
+        return free - offered >= min(self.rcvbuf.limit // 2, self.rcv_mss)
+
+    # ------------------------------------------------------------------ timers
+    def _set_timer(self, name: str, deadline: float) -> None:
+        setattr(self, name, deadline)
+        if self.wheel_at is None or deadline < self.wheel_at:
+            self.wheel_at = deadline
+            self.stack._wheel.schedule(self, deadline)
+
+    def _arm_rexmt(self, now: float) -> None:
+        deadline = now + self.rto.rto
+        self.t_rexmt = deadline
+        if self.wheel_at is None or deadline < self.wheel_at:
+            self.wheel_at = deadline
+            self.stack._wheel.schedule(self, deadline)
+
+    def _set_timer_finwait2(self, now: float) -> None:
+        self._set_timer("t_finwait2", now + self.config.fin_wait_2_timeout)
+
+    def _persist_interval(self) -> float:
+        base = max(self.rto.rto, self.config.rto_min)
+        return min(base * (1 << min(self.persist_backoff, 16)), self.config.rto_max)
+
+    def next_deadline(self) -> float | None:
+        best = None
+        for t in (self.t_rexmt, self.t_delack, self.t_persist, self.t_keep, self.t_finwait2):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
+
+    def on_timer(self, now: float) -> None:
+        """The wheel reached this connection: run every timer that is due."""
+        self.wheel_at = None
+        if self.t_delack is not None and self.t_delack <= now:
+            self.t_delack = None
+            if self.state in SYNCHRONIZED:
+                self._send_ack(now)
+        if self.t_rexmt is not None and self.t_rexmt <= now:
+            self.t_rexmt = None
+            self._rexmt_expired(now)
+        if self.t_persist is not None and self.t_persist <= now and self.state is not S.CLOSED:
+            self.t_persist = None
+            self._persist_expired(now)
+        if self.t_finwait2 is not None and self.t_finwait2 <= now:
+            self.t_finwait2 = None
+            if self.state is S.FIN_WAIT_2:
+                self._drop(None, send_rst=False)
+        if self.t_keep is not None and self.t_keep <= now:
+            self.t_keep = None
+        if self.state is not S.CLOSED:
+            deadline = self.next_deadline()
+            if deadline is not None:
+                self.wheel_at = deadline
+                self.stack._wheel.schedule(self, deadline)
+
+    def _rexmt_expired(self, now: float) -> None:
+        """RFC 6298 5.4-5.6 and RFC 5681 3.1 (loss window) on a retransmission timeout."""
+        st = self.state
+        if st in (S.SYN_SENT, S.SYN_RECEIVED) or self.snd_una == self.iss:
+            self.rexmt_count += 1
+            if self.rexmt_count > self.config.syn_retries:
+                if st is S.SYN_RECEIVED and self.passive:
+                    self.stack._syn_received_aborted(self)
+                    self._drop(None, send_rst=False)
+                else:
+                    self._drop(timeout_error(), send_rst=False)
+                return
+            self.rto.expired()
+            self.syn_rexmitted = True
+            self.rtt_seq = None
+            self._send_syn(now)
+            self._arm_rexmt(now)
+            return
+        if self.snd_una == self.snd_nxt:
+            return
+        self.rexmt_count += 1
+        if self.rexmt_count > self.config.data_retries:
+            self._drop(timeout_error(), send_rst=True, now=now)
+            return
+        mss = self.snd_mss
+        if self.rexmt_count == 1:
+            self.ssthresh = max(self._flight() // 2, 2 * mss)
+        self.cwnd = mss
+        self.in_recovery = False
+        self.recover = self.snd_nxt
+        self.dupacks = 0
+        self.rtt_seq = None
+        self.rto.expired()
+        self.snd_resend = self.snd_una
+        self._transmit_at(self.snd_una, mss, now, retransmit=True)
+        self._arm_rexmt(now)
+
+    def _persist_expired(self, now: float) -> None:
+        """Zero-window probe (3.8.6.1): one byte past the window, backing off each time."""
+        if self.snd_wnd != 0 or self.state not in _OUTPUT_STATES:
+            self.persist_backoff = 0
+            return
+        off = self._seq_to_send_off(self.snd_nxt)
+        if off < self.sndbuf.end:
+            self._transmit_at(self.snd_nxt, 1, now, retransmit=False)
+            self.t_rexmt = None   # the persist timer, not the RTO, paces the probes
+        self.persist_backoff += 1
+        self._set_timer("t_persist", now + self._persist_interval())
+
+    # ------------------------------------------------------------------ endings
+    def _established(self, now: float) -> None:
+        self._set_state(S.ESTABLISHED)
+        self.cwnd = self.config.initial_window * self.snd_mss
+        if self.syn_rexmitted:
+            self.rto.reset_after_syn_loss()
+        self.rexmt_count = 0
+        self.t_rexmt = None
+
+    def _enter_time_wait(self, now: float) -> None:
+        """Stop every timer; the stack swaps us for a TIME-WAIT record (3.6.1)."""
+        self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_finwait2 = None
+        self._set_state(S.TIME_WAIT)
+        self.stack._enter_time_wait(self, now)
+        self.stack._post(ev.ConnectionClosed(self, None))
+
+    def _drop(self, error: BaseException | None, send_rst: bool, now: float = 0.0) -> None:
+        """Delete the TCB (3.10.7.4 "enter CLOSED, delete the TCB"), optionally sending
+        ``<SEQ=SND.NXT><CTL=RST>`` first, and tell the application why."""
+        if self.state is S.CLOSED:
+            return
+        if send_rst:
+            self.stack._emit_raw(reset_for_abort(self.local_port, self.remote_port,
+                                                 self.snd_nxt), self.remote)
+            self.stack.stats["rst_sent"] += 1
+        if error is not None:
+            self.error = error
+            self.rcvbuf.clear()   # "all segment queues should be flushed" (3.10.7.4)
+        self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_finwait2 = None
+        self.reasm.clear()
+        embryonic = self.state is S.SYN_RECEIVED and self.passive
+        self._set_state(S.CLOSED)
+        self.stack._remove(self)
+        if not embryonic:
+            self.stack._post(ev.ConnectionClosed(self, error))

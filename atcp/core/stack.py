@@ -1,0 +1,319 @@
+"""The sans-I/O stack: every TCP connection reachable through one UDP socket.
+
+A `Stack` owns the demultiplexing table, the listeners, the TIME-WAIT records and the timing
+wheel. Its whole interface is:
+
+* inputs: ``receive(datagram, remote, now)``, ``poll(now)`` (timers), and the application's
+  ``connect``/``listen`` plus the calls on the `Connection` and `Listener` objects it returns;
+* outputs: ``datagrams_to_send()``, ``next_event()``, ``next_deadline()``.
+
+``remote`` is whatever identifies the peer's UDP address (the asyncio layer passes the
+``(host, port)`` tuple); the core only hashes and compares it. A connection is identified by
+(remote, local TCP port, remote TCP port) as the wire format says, so a segment from the right
+ports but another UDP address belongs to no connection and is answered with a RST.
+
+Nothing here reads a clock or touches a socket; tests drive it with a fake clock.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+
+from ..config import Config
+from ..wire import ACK, FIN, RST, SYN, MalformedSegment, Segment, build, parse
+from . import events as ev
+from .connection import Connection
+from .errors import address_in_use
+from .isn import IsnGenerator
+from .reset import reset_for_bad_ack, reset_for_no_connection
+from .states import State
+from .timewait import TimeWait, TimeWaitAction
+from .wheel import TimingWheel
+
+__all__ = ["Stack", "Listener"]
+
+_EPHEMERAL = range(49152, 65536)
+
+
+class Listener:
+    """A TCP port in LISTEN on this stack, with its SYN queue and accept queue."""
+
+    def __init__(self, stack: "Stack", port: int, backlog: int) -> None:
+        self.stack = stack
+        self.port = port
+        self.backlog = backlog
+        self.syn_queue: set[Connection] = set()
+        self.accept_queue: collections.deque[Connection] = collections.deque()
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<Listener :{self.port} syn={len(self.syn_queue)} ready={len(self.accept_queue)}>"
+
+    @property
+    def state(self) -> State:
+        return State.CLOSED if self.closed else State.LISTEN
+
+    def accept(self) -> Connection | None:
+        """Take the oldest established connection, or None if there is none yet."""
+        if self.accept_queue:
+            conn = self.accept_queue.popleft()
+            conn.listener = None
+            return conn
+        return None
+
+    def close(self, now: float) -> None:
+        """Stop listening; connections not yet accepted are reset (nobody will serve them)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.stack._listeners.pop(self.port, None)
+        for conn in list(self.syn_queue):
+            conn.abort(now)
+        while self.accept_queue:
+            self.accept_queue.popleft().abort(now)
+
+
+class Stack:
+    """TCP over one datagram socket, without the socket."""
+
+    def __init__(self, config: Config | None = None, *, mss: int = 1452,
+                 secret: bytes | None = None, rng: random.Random | None = None,
+                 now: float = 0.0, tick: float = 0.001) -> None:
+        self.config = config or Config()
+        self.mss = self.config.mss or mss
+        self._rng = rng or random.Random()
+        self._isn = IsnGenerator(secret if secret is not None else os.urandom(32))
+        self._wheel = TimingWheel(tick=tick, now=now)
+        self._conns: dict[tuple, Connection] = {}
+        self._time_wait: dict[tuple, TimeWait] = {}
+        self._listeners: dict[int, Listener] = {}
+        self._out: list[tuple[bytes, object]] = []
+        self._events: collections.deque[ev.Event] = collections.deque()
+        self.stats: collections.Counter[str] = collections.Counter()
+
+    # ------------------------------------------------------------------ outputs
+    def datagrams_to_send(self) -> list[tuple[bytes, object]]:
+        """Take every datagram waiting to go out, as (payload, remote) pairs."""
+        out = self._out
+        self._out = []
+        return out
+
+    def next_event(self) -> ev.Event | None:
+        return self._events.popleft() if self._events else None
+
+    def next_deadline(self) -> float | None:
+        """When `poll` next has work; None when no timer is running."""
+        return self._wheel.next_deadline()
+
+    @property
+    def connections(self) -> list[Connection]:
+        return list(self._conns.values())
+
+    @property
+    def time_wait(self) -> list[TimeWait]:
+        return list(self._time_wait.values())
+
+    # ------------------------------------------------------------------ application calls
+    def listen(self, port: int, backlog: int | None = None) -> Listener:
+        _check_port(port)
+        if port in self._listeners:
+            raise address_in_use(f"TCP port {port} is already listening")
+        listener = Listener(self, port, backlog or self.config.backlog)
+        self._listeners[port] = listener
+        return listener
+
+    def connect(self, remote, remote_port: int, now: float, *, local_port: int | None = None,
+                config: Config | None = None) -> Connection:
+        """Active OPEN (3.10.1): a new connection in SYN-SENT, its SYN already queued."""
+        _check_port(remote_port)
+        if local_port is None:
+            local_port = self._ephemeral_port(remote, remote_port)
+        else:
+            _check_port(local_port)
+        key = (remote, local_port, remote_port)
+        if key in self._conns:
+            raise address_in_use(f"connection {local_port}->{remote}:{remote_port} exists")
+        if key in self._time_wait:
+            raise address_in_use(
+                f"connection {local_port}->{remote}:{remote_port} is in TIME-WAIT")
+        conn = Connection(self, config or self.config, remote, local_port, remote_port,
+                          self.mss, now)
+        self._conns[key] = conn
+        conn.open_active(self._isn(key, now), self._rng.getrandbits(32), now)
+        return conn
+
+    def _ephemeral_port(self, remote, remote_port: int) -> int:
+        for _ in range(64):
+            port = self._rng.choice(_EPHEMERAL)
+            key = (remote, port, remote_port)
+            if key not in self._conns and key not in self._time_wait \
+                    and port not in self._listeners:
+                return port
+        for port in _EPHEMERAL:
+            key = (remote, port, remote_port)
+            if key not in self._conns and key not in self._time_wait \
+                    and port not in self._listeners:
+                return port
+        raise address_in_use("no free ephemeral TCP port")
+
+    # ------------------------------------------------------------------ inputs
+    def receive(self, data, remote, now: float) -> None:
+        """A datagram arrived from ``remote``. Never raises for what the peer sent."""
+        try:
+            seg = parse(data)
+        except MalformedSegment as exc:
+            self.stats["malformed"] += 1
+            self.stats["malformed_" + exc.reason] += 1
+            return
+        self.stats["segments_in"] += 1
+        key = (remote, seg.dst_port, seg.src_port)
+        conn = self._conns.get(key)
+        if conn is not None:
+            conn.segment_arrives(seg, now)
+            return
+        tw = self._time_wait.get(key)
+        if tw is not None:
+            if not self._time_wait_arrives(tw, seg, now):
+                return
+        self._no_connection(seg, remote, now)
+
+    def poll(self, now: float) -> None:
+        """Run every timer due at ``now``."""
+        for item in self._wheel.advance(now):
+            if isinstance(item, TimeWait):
+                if item.expires <= now:
+                    self._time_wait.pop(item.key, None)
+                    self.stats["time_wait_expired"] += 1
+                else:
+                    self._wheel.schedule(item, item.expires)
+            else:
+                item.on_timer(now)
+
+    # ------------------------------------------------------------------ no connection, LISTEN
+    def _no_connection(self, seg: Segment, remote, now: float) -> None:
+        listener = self._listeners.get(seg.dst_port)
+        if listener is None:
+            self._reply_reset(reset_for_no_connection(seg), remote)
+            return
+        self._listen_arrives(listener, seg, remote, now)
+
+    def _listen_arrives(self, listener: Listener, seg: Segment, remote, now: float,
+                        iss: int | None = None) -> None:
+        """SEGMENT ARRIVES in LISTEN (RFC 9293 3.10.7.2)."""
+        flags = seg.flags
+        if flags & RST:
+            return
+        if flags & ACK:
+            self._reply_reset(reset_for_bad_ack(seg), remote)
+            return
+        if not flags & SYN:
+            return
+        if flags & FIN and self.config.drop_synfin:
+            self.stats["synfin_dropped"] += 1
+            return
+        if len(listener.syn_queue) + len(listener.accept_queue) >= listener.backlog:
+            self.stats["listen_overflow"] += 1
+            return
+        key = (remote, seg.dst_port, seg.src_port)
+        conn = Connection(self, self.config, remote, seg.dst_port, seg.src_port, self.mss, now)
+        conn.listener = listener
+        self._conns[key] = conn
+        listener.syn_queue.add(conn)
+        if iss is None:
+            iss = self._isn(key, now)
+        conn.open_passive(seg, iss, self._rng.getrandbits(32), now)
+
+    def _reply_reset(self, rst: Segment | None, remote) -> None:
+        if rst is not None:
+            self.stats["rst_sent"] += 1
+            self._emit_raw(rst, remote)
+
+    # ------------------------------------------------------------------ TIME-WAIT
+    def _time_wait_arrives(self, tw: TimeWait, seg: Segment, now: float) -> bool:
+        """Apply the TIME-WAIT rules; True if the segment should go on to a listener."""
+        cfg = self.config
+        action, reply = tw.segment_arrives(seg, now, cfg.rfc1337, cfg.rfc5961,
+                                           cfg.time_wait_reuse)
+        if reply is not None:
+            self._emit_raw(reply, tw.remote)
+        if action is TimeWaitAction.RESTART:
+            tw.expires = now + 2 * cfg.msl
+            self._wheel.schedule(tw, tw.expires)
+        elif action is TimeWaitAction.CLOSE:
+            self._forget_time_wait(tw)
+        elif action is TimeWaitAction.REOPEN:
+            self._forget_time_wait(tw)
+            listener = self._listeners.get(seg.dst_port)
+            if listener is not None:
+                self.stats["time_wait_reopened"] += 1
+                self._listen_arrives(listener, seg, tw.remote, now,
+                                     iss=tw.next_iss(self._isn(tw.key, now)))
+                return False
+            return True
+        return False
+
+    def _forget_time_wait(self, tw: TimeWait) -> None:
+        self._time_wait.pop(tw.key, None)
+        self._wheel.cancel(tw)
+
+    # ------------------------------------------------------------------ called by Connection
+    def _emit_raw(self, seg: Segment, remote) -> None:
+        self._out.append((build(seg), remote))
+
+    def _post(self, event: ev.Event) -> None:
+        self._events.append(event)
+
+    def _state_changed(self, conn: Connection, old: State, new: State) -> None:
+        if new is State.ESTABLISHED and old in (State.SYN_SENT, State.SYN_RECEIVED):
+            listener = conn.listener
+            if conn.passive and listener is not None:
+                listener.syn_queue.discard(conn)
+                if listener.closed:
+                    return
+                listener.accept_queue.append(conn)
+                self._post(ev.Accepted(conn, listener))
+            else:
+                self._post(ev.Connected(conn))
+
+    def _syn_received_aborted(self, conn: Connection) -> None:
+        if conn.listener is not None:
+            conn.listener.syn_queue.discard(conn)
+
+    def _remove(self, conn: Connection) -> None:
+        if self._conns.get(conn.key) is conn:
+            del self._conns[conn.key]
+        self._wheel.cancel(conn)
+        conn.wheel_at = None
+        if conn.listener is not None:
+            conn.listener.syn_queue.discard(conn)
+            try:
+                conn.listener.accept_queue.remove(conn)
+            except ValueError:
+                pass
+
+    def _enter_time_wait(self, conn: Connection, now: float) -> None:
+        tw = TimeWait(conn, now + 2 * conn.config.msl)
+        if self._conns.get(conn.key) is conn:
+            del self._conns[conn.key]
+        self._wheel.cancel(conn)
+        conn.wheel_at = None
+        self._time_wait[conn.key] = tw
+        self._wheel.schedule(tw, tw.expires)
+        self.stats["time_wait_entered"] += 1
+
+    def state_of(self, conn: Connection) -> State:
+        """The state of a connection as the application sees it: a connection whose record
+        has expired from TIME-WAIT reads as CLOSED."""
+        if conn.state is State.TIME_WAIT and conn.key not in self._time_wait:
+            return State.CLOSED
+        return conn.state
+
+
+def _check_port(port) -> None:
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise TypeError(f"a TCP port must be an int, not {type(port).__name__}")
+    if not 1 <= port <= 65535:
+        raise ValueError(f"a TCP port must be in 1..65535, got {port}")
+
