@@ -8,6 +8,7 @@ object is made, so a bad setting fails at the call that passes it, not deep in a
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 __all__ = ["Config"]
@@ -31,6 +32,9 @@ class Config:
     recv_buffer: int = 256 * 1024
     #: Send buffer: the most unacknowledged plus unsent data held.
     send_buffer: int = 256 * 1024
+    #: Round the receive buffer up to a whole number of segments once the MSS is known,
+    #: so full-sized segments fill the window (FreeBSD's socket buffers behave so).
+    recv_buffer_whole_segments: bool = False
     #: Window scale shift we offer (RFC 7323 2.2). None: the smallest shift that lets the
     #: receive buffer be advertised in full.
     window_scale: int | None = None
@@ -75,6 +79,10 @@ class Config:
     backlog: int = 128
     #: Initial congestion window in segments (RFC 6928 allows 10).
     initial_window: int = 10
+    #: Record every segment the endpoint sends and receives to this pcap file (truncated
+    #: when the endpoint opens), as IP packets Wireshark reads as TCP: see `atcp.pcap`.
+    #: Endpoint-wide: a per-connection config's value is ignored. None: no capture.
+    pcap_path: str | os.PathLike | None = None
 
     def __post_init__(self) -> None:
         for name in ("msl", "rto_initial", "rto_min", "rto_max", "delayed_ack",
@@ -103,6 +111,8 @@ class Config:
                 raise TypeError(f"Config.mss must be an int or None, not {self.mss!r}")
             if not 64 <= self.mss <= 65495:
                 raise ValueError(f"Config.mss must be in 64..65495, got {self.mss}")
+        if self.pcap_path is not None and not isinstance(self.pcap_path, (str, os.PathLike)):
+            raise TypeError(f"Config.pcap_path must be a path or None, not {self.pcap_path!r}")
         if self.window_scale is not None and not 0 <= self.window_scale <= 14:
             raise ValueError("Config.window_scale must be in 0..14 (RFC 7323 2.3)")
 

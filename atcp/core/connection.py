@@ -35,7 +35,7 @@ from .acceptance import ack_acceptable_5961, ack_in_flight, segment_acceptable
 from .buffers import Reassembly, ReceiveBuffer, SendBuffer
 from .errors import ProtocolUsageError, refused_error, reset_error, timeout_error
 from .reset import (ChallengeAckLimiter, RstVerdict, reset_for_abort, reset_for_bad_ack,
-                    rst_verdict, syn_sent_accepts_rst)
+                    reset_for_syn_in_window, rst_verdict, syn_sent_accepts_rst)
 from .rto import RtoEstimator
 from .states import ALLOWED, SYNCHRONIZED, State
 
@@ -96,6 +96,7 @@ class Connection:
         self.rcvbuf = ReceiveBuffer(config.recv_buffer)
         self.reasm = Reassembly()
         self.fin_queued = False       # the application asked to send a FIN
+        self.small_end: int | None = None   # end of the last small segment sent (Nagle)
         self.fin_off: int | None = None   # stream offset the FIN occupies once queued
         self.peer_fin_off: int | None = None
         self.eof = False              # the peer's FIN has been received in order
@@ -111,7 +112,9 @@ class Connection:
         self.rto = RtoEstimator(config.rto_initial, config.rto_min, config.rto_max)
         self.rexmt_count = 0
         self.persist_backoff = 0
+        self.probe_sent = now
         self.keep_probes = 0
+        self.keep_sent = now
         self.rtt_seq: int | None = None
         self.rtt_time = 0.0
         self.syn_rexmitted = False
@@ -136,6 +139,7 @@ class Connection:
         self.retransmits = 0
         self.bytes_retransmitted = 0
         self.dup_segments_in = 0
+        self.zero_window_probes = 0
 
     def __repr__(self) -> str:
         return (f"<Connection {self.local_port}->{self.remote!r}:{self.remote_port} "
@@ -159,6 +163,7 @@ class Connection:
 
     def _init_send(self, iss: int, ts_offset: int) -> None:
         self.iss = self.snd_una = self.snd_nxt = self.snd_resend = iss
+        self.recover = iss   # RFC 6582 3.2 step 1: not 0, which may lie "ahead" of ISS
         self.ts_offset = ts_offset
 
     def _take_syn(self, seg: Segment) -> None:
@@ -169,12 +174,20 @@ class Connection:
         opts = seg.options
         self.snd_mss = max(_MIN_MSS, min(self.rcv_mss, opts.mss if opts.mss else _MSS_DEFAULT))
         cfg = self.config
+        if cfg.recv_buffer_whole_segments:
+            self.rcvbuf.limit = min(-(-self.rcvbuf.limit // self.snd_mss) * self.snd_mss,
+                                    65535 << 14)
         if opts.wscale is not None and self.offered_scale is not None:
             self.snd_scale = min(opts.wscale, 14)   # RFC 7323 2.3: larger shifts mean 14
             self.rcv_scale = self.offered_scale
         else:
-            self.offered_scale = None if self.passive else self.offered_scale
+            # RFC 7323 2.2: no scaling, and our SYN,ACK (simultaneous open included) may
+            # carry the option only if the peer's SYN did.
+            self.offered_scale = None
             self.snd_scale = self.rcv_scale = 0
+        if seg.payload:
+            # Text in a SYN is queued until ESTABLISHED (3.10.7.2, 3.10.7.3).
+            self.reasm.add(0, bytes(seg.payload[:self.rcvbuf.free()]))
         if opts.ts_val is not None and cfg.timestamps:
             self.ts_enabled = True
             self.ts_recent = opts.ts_val
@@ -269,7 +282,12 @@ class Connection:
             return
         if self.fin_queued:
             return
-        if st in (S.SYN_RECEIVED, S.ESTABLISHED):
+        if st is S.SYN_RECEIVED:
+            # 3.10.4: queued until ESTABLISHED (`_established`); our SYN is not yet
+            # acknowledged, so nothing may follow it.
+            self._queue_fin()
+            return
+        if st is S.ESTABLISHED:
             self._queue_fin()
             self._set_state(S.FIN_WAIT_1)
         elif st is S.CLOSE_WAIT:
@@ -357,7 +375,10 @@ class Connection:
             if self.config.rfc5961:
                 self._challenge_ack(now)
             else:
-                self._drop(reset_error(), send_rst=True, now=now)
+                self.stack._emit_raw(reset_for_syn_in_window(
+                    self.local_port, self.remote_port, self.snd_nxt, self.rcv_nxt), self.remote)
+                self.stack.stats["rst_sent"] += 1
+                self._drop(reset_error(), send_rst=False, now=now)
             return
 
         # Fifth: ACK.
@@ -379,7 +400,7 @@ class Connection:
         fin = flags & FIN
         if payload or fin:
             self._receive_text(seg, payload, fin, rcv_wnd, now)
-        if getattr(self, "_ack_owed_now", False):
+        if self._ack_owed_now:
             self._ack_owed_now = False
             if self.state is not S.CLOSED:
                 self._send_ack(now)
@@ -393,11 +414,14 @@ class Connection:
         if flags & ACK and not ack_in_flight(seg.ack, self.snd_una, self.snd_nxt):
             rst = reset_for_bad_ack(seg)
             if rst is not None:
+                self.stack._note("rst_sent", self, rule="bad ACK in SYN-SENT (RFC 9293 3.10.7.3)")
                 self.stack._emit_raw(rst, self.remote)
             return
         # Second: RST, believed only when it acknowledges our SYN.
         if flags & RST:
-            if syn_sent_accepts_rst(seg, self.snd_una, self.snd_nxt):
+            accepted = syn_sent_accepts_rst(seg, self.snd_una, self.snd_nxt)
+            self.stack._note("rst_received", self, verdict="refused" if accepted else "drop")
+            if accepted:
                 self._drop(refused_error(), send_rst=False)
             return
         # Fourth: SYN.
@@ -421,6 +445,7 @@ class Connection:
 
     def _rst_arrives(self, seg: Segment, rcv_wnd: int, now: float) -> None:
         verdict = rst_verdict(seg.seq, self.rcv_nxt, rcv_wnd, self.config.rfc5961)
+        self.stack._note("rst_received", self, verdict=verdict.value)
         if verdict is RstVerdict.DROP:
             return
         if verdict is RstVerdict.CHALLENGE:
@@ -447,6 +472,8 @@ class Connection:
             if not ack_in_flight(ack, self.snd_una, self.snd_nxt):
                 rst = reset_for_bad_ack(seg)
                 if rst is not None:
+                    self.stack._note("rst_sent", self,
+                                     rule="bad ACK in SYN-RECEIVED (RFC 9293 3.10.7.4)")
                     self.stack._emit_raw(rst, self.remote)
                 return False
             self._established(now)
@@ -474,6 +501,9 @@ class Connection:
             if self.snd_wnd == 0 and wnd > 0:
                 self.t_persist = None
                 self.persist_backoff = 0
+                # A probe byte this ACK does not cover was refused: resume at SND.UNA now
+                # (no timer runs for it; the persist timer just stopped).
+                self.snd_resend = self.snd_una
             self.snd_wnd = wnd
             self.snd_wl1 = seg.seq
             self.snd_wl2 = ack
@@ -485,12 +515,14 @@ class Connection:
             self._set_state(S.FIN_WAIT_2)
             if self.read_closed:
                 self._set_timer_finwait2(now)
-        elif st is S.CLOSING:
-            if fin_acked:
+        elif st in (S.CLOSING, S.LAST_ACK):
+            # Nothing more to receive, but data queued ahead of our FIN may still be
+            # waiting for the window this ACK opened.
+            if not fin_acked:
+                self._output(now)
+            elif st is S.CLOSING:
                 self._enter_time_wait(now)
-            return False
-        elif st is S.LAST_ACK:
-            if fin_acked:
+            else:
                 self._drop(None, send_rst=False)
             return False
         return True
@@ -498,11 +530,11 @@ class Connection:
     def _snd_una_advances(self, ack: int, now: float) -> None:
         """New data (or our SYN or FIN) was acknowledged."""
         acked = seq_sub(ack, self.snd_una)
+        data_acked = acked
         if self.snd_una == self.iss:
-            # Our SYN is acknowledged: it took one sequence number, not a data byte.
-            data_acked = acked - 1
-        else:
-            data_acked = acked
+            data_acked -= 1     # our SYN took a sequence number, not a data byte
+        if self.fin_off is not None and ack == self._fin_seq_end():
+            data_acked -= 1     # so did our FIN
         self.snd_una = ack
         if seq_lt(self.snd_resend, ack):
             self.snd_resend = ack
@@ -550,8 +582,10 @@ class Connection:
 
     def _maybe_dupack(self, seg: Segment, now: float) -> None:
         """RFC 5681 2 duplicate ACK; three start fast retransmit (3.2)."""
+        # Not while the window is closed: those ACKs answer zero-window probes, and a
+        # resend could not go anyway (FreeBSD counts none while its RTO timer is off).
         if (seg.payload or seg.flags & (SYN | FIN) or self.snd_una == self.snd_nxt
-                or (seg.window << self.snd_scale) != self.snd_wnd):
+                or (seg.window << self.snd_scale) != self.snd_wnd or self.snd_wnd == 0):
             return
         self.dupacks += 1
         mss = self.snd_mss
@@ -562,6 +596,7 @@ class Connection:
             self.ssthresh = max(self._flight() // 2, 2 * mss)
             self.recover = self.snd_nxt
             self.in_recovery = True
+            self.stack._note("fast_recovery", self, ssthresh=self.ssthresh, recover=self.recover)
             self._retransmit_one(now)
             self.cwnd = self.ssthresh + 3 * mss
 
@@ -705,12 +740,21 @@ class Connection:
                 break
             new_data = seq_ge(cur, self.snd_nxt)
             if n < mss and new_data and n < avail:
-                break                                   # the window, not the data, is short
+                # The window, not the data, is short. Sender SWS avoidance (3.8.6.2.1):
+                # wait for a bigger window unless it is half the largest the peer offered,
+                # or nothing is in flight to bring one (instead of an override timer).
+                if n < self.max_snd_wnd // 2 and self.snd_una != self.snd_nxt:
+                    break
             if n < mss and new_data and not self.fin_queued:
-                # Nagle (3.7.4): one small segment in flight at a time, unless no-delay.
-                if not self.config.nodelay and self.snd_una != self.snd_nxt:
+                # Nagle (3.7.4) in Minshall's form: one small segment in flight at a time,
+                # unless no-delay; the tail of a write may follow full-sized segments out
+                # (as FreeBSD and Linux let it).
+                if not self.config.nodelay and self.small_end is not None \
+                        and seq_gt(self.small_end, self.snd_una):
                     break
             self._transmit_at(cur, n, now, retransmit=not new_data)
+            if n < mss and new_data:
+                self.small_end = seq_add(cur, n)
             if self.snd_resend == cur:   # nothing went (defensive: never loop forever)
                 break
 
@@ -734,6 +778,7 @@ class Connection:
         if retransmit or seq_lt(seq, self.snd_nxt):
             self.retransmits += 1
             self.bytes_retransmitted += n
+            self.stack._note("retransmit", self, seq=seq, length=n)
         else:
             self.bytes_sent += n
         if seq == self.snd_resend:
@@ -757,9 +802,11 @@ class Connection:
         """RFC 5961 3.2/4.2/5.2 challenge ACK, rate-limited (section 7)."""
         if self.challenges.allow(now):
             self.stack.stats["challenge_acks"] += 1
+            self.stack._note("challenge_ack", self, sent=True)
             self._send_ack(now)
         else:
             self.stack.stats["challenge_acks_suppressed"] += 1
+            self.stack._note("challenge_ack", self, sent=False)
 
     def _emit(self, seg: Segment, now: float) -> None:
         """Hand a segment to the stack; every segment we send with ACK set carries RCV.NXT
@@ -857,11 +904,34 @@ class Connection:
                 self._drop(None, send_rst=False)
         if self.t_keep is not None and self.t_keep <= now:
             self.t_keep = None
+            self._keepalive_expired(now)
         if self.state is not S.CLOSED:
             deadline = self.next_deadline()
             if deadline is not None:
                 self.wheel_at = deadline
                 self.stack._wheel.schedule(self, deadline)
+
+    def _keepalive_expired(self, now: float) -> None:
+        """Keep-alive (RFC 9293 3.8.4, RFC 1122 4.2.3.6): after ``keepalive_idle`` seconds
+        with nothing received, probe with <SEQ=SND.UNA-1><ACK=RCV.NXT>, which any live peer
+        must answer with an ACK; ``keepalive_probes`` unanswered probes end the connection."""
+        cfg = self.config
+        if self.state not in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.FIN_WAIT_2):
+            return
+        if self.keep_probes and self.last_recv >= self.keep_sent:
+            self.keep_probes = 0            # the last probe (or anything else) was answered
+        if not self.keep_probes and now - self.last_recv < cfg.keepalive_idle:
+            self._set_timer("t_keep", self.last_recv + cfg.keepalive_idle)
+            return
+        if self.keep_probes >= cfg.keepalive_probes:
+            self._drop(timeout_error(), send_rst=True, now=now)
+            return
+        self._emit(Segment(self.local_port, self.remote_port, seq_add(self.snd_una, -1),
+                           self.rcv_nxt, ACK, self._window_field(), b"", self._options(now)),
+                   now)
+        self.keep_probes += 1
+        self.keep_sent = now
+        self._set_timer("t_keep", now + cfg.keepalive_interval)
 
     def _rexmt_expired(self, now: float) -> None:
         """RFC 6298 5.4-5.6 and RFC 5681 3.1 (loss window) on a retransmission timeout."""
@@ -876,6 +946,8 @@ class Connection:
                     self._drop(timeout_error(), send_rst=False)
                 return
             self.rto.expired()
+            self.stack._note("rto_expired", self, rto=self.rto.rto, backoff=self.rto.backoff,
+                             retries=self.rexmt_count, syn=True)
             self.syn_rexmitted = True
             self.rtt_seq = None
             self._send_syn(now)
@@ -896,6 +968,8 @@ class Connection:
         self.dupacks = 0
         self.rtt_seq = None
         self.rto.expired()
+        self.stack._note("rto_expired", self, rto=self.rto.rto, backoff=self.rto.backoff,
+                         retries=self.rexmt_count, syn=False)
         self.snd_resend = self.snd_una
         self._transmit_at(self.snd_una, mss, now, retransmit=True)
         self._arm_rexmt(now)
@@ -905,21 +979,48 @@ class Connection:
         if self.snd_wnd != 0 or self.state not in _OUTPUT_STATES:
             self.persist_backoff = 0
             return
-        off = self._seq_to_send_off(self.snd_nxt)
-        if off < self.sndbuf.end:
+        if self.persist_backoff > self.config.data_retries and self.last_recv < self.probe_sent:
+            self._drop(timeout_error(), send_rst=True, now=now)   # probes went unanswered
+            return
+        if self.snd_una != self.snd_nxt:
+            self._transmit_at(self.snd_una, 1, now, retransmit=True)   # the same probe byte
+        elif self._seq_to_send_off(self.snd_nxt) < self.sndbuf.end:
             self._transmit_at(self.snd_nxt, 1, now, retransmit=False)
-            self.t_rexmt = None   # the persist timer, not the RTO, paces the probes
+        self.t_rexmt = None   # the persist timer, not the RTO, paces the probes
+        self.rtt_seq = None   # its ACK waits for the window, not the path (RFC 6298 3)
+        self.probe_sent = now
+        self.zero_window_probes += 1
+        self.stack._note("zero_window_probe", self, backoff=self.persist_backoff)
         self.persist_backoff += 1
         self._set_timer("t_persist", now + self._persist_interval())
 
     # ------------------------------------------------------------------ endings
     def _established(self, now: float) -> None:
         self._set_state(S.ESTABLISHED)
+        if self.config.keepalive:
+            self._set_timer("t_keep", now + self.config.keepalive_idle)
         self.cwnd = self.config.initial_window * self.snd_mss
         if self.syn_rexmitted:
             self.rto.reset_after_syn_loss()
         self.rexmt_count = 0
         self.t_rexmt = None
+        if self.reasm.held:
+            self._deliver_syn_text(now)
+        if self.fin_queued:
+            self._set_state(S.FIN_WAIT_1)   # the CLOSE queued in SYN-RECEIVED (3.10.4)
+
+    def _deliver_syn_text(self, now: float) -> None:
+        """Hand the application the text that came with the peer's SYN (3.10.7.2-3)."""
+        delivered = 0
+        for piece in self.reasm.pop_ready(self.rcv_off):
+            self.rcvbuf.append(piece)
+            self.rcv_off += len(piece)
+            delivered += len(piece)
+        if delivered:
+            self.rcv_nxt = seq_add(self.rcv_nxt, delivered)
+            self.bytes_received += delivered
+            self.stack._post(ev.DataReceived(self))
+            self._delayed_ack(delivered, now)
 
     def _enter_time_wait(self, now: float) -> None:
         """Stop every timer; the stack swaps us for a TIME-WAIT record (3.6.1)."""
@@ -937,13 +1038,27 @@ class Connection:
             self.stack._emit_raw(reset_for_abort(self.local_port, self.remote_port,
                                                  self.snd_nxt), self.remote)
             self.stack.stats["rst_sent"] += 1
+            self.stack._note("rst_sent", self, rule=_abort_rule(error, self.read_closed))
         if error is not None:
             self.error = error
             self.rcvbuf.clear()   # "all segment queues should be flushed" (3.10.7.4)
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_finwait2 = None
         self.reasm.clear()
         embryonic = self.state is S.SYN_RECEIVED and self.passive
+        # Entering TIME-WAIT already told the application (an ABORT there only deletes).
+        told = self.state is S.TIME_WAIT
         self._set_state(S.CLOSED)
         self.stack._remove(self)
-        if not embryonic:
+        if not embryonic and not told:
             self.stack._post(ev.ConnectionClosed(self, error))
+
+
+def _abort_rule(error: BaseException | None, read_closed: bool) -> str:
+    """Why `Connection._drop` sends a RST, for the observer (see `reset`)."""
+    if isinstance(error, TimeoutError):
+        return "retries exhausted (RFC 9293 3.8.3)"
+    if isinstance(error, ConnectionResetError):
+        return "SYN in a synchronized state (RFC 793, rfc5961 off)"
+    if read_closed:
+        return "data after close (RFC 1122 4.2.2.13)"
+    return "user abort (RFC 9293 3.10.5)"

@@ -30,7 +30,8 @@ from ..wire import ACK, RST, Segment
 from ..wire.seq import seq_add, seq_in_window
 
 __all__ = [
-    "reset_for_no_connection", "reset_for_bad_ack", "reset_for_abort", "RstVerdict",
+    "reset_for_no_connection", "reset_for_bad_ack", "reset_for_abort",
+    "reset_for_syn_in_window", "RstVerdict",
     "rst_verdict", "syn_sent_accepts_rst", "ChallengeAckLimiter",
 ]
 
@@ -54,6 +55,13 @@ def reset_for_bad_ack(seg: Segment) -> Segment | None:
 def reset_for_abort(local_port: int, remote_port: int, snd_nxt: int) -> Segment:
     """The user's ABORT in a state that has told the peer about itself (3.10.5)."""
     return Segment(local_port, remote_port, snd_nxt, 0, RST, 0)
+
+
+def reset_for_syn_in_window(local_port: int, remote_port: int, snd_nxt: int,
+                            rcv_nxt: int) -> Segment:
+    """RFC 793's answer to a SYN in the window (the RFC 5961 checks off): the RFC leaves
+    the form open; ``<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>``, as FreeBSD sends."""
+    return Segment(local_port, remote_port, snd_nxt, rcv_nxt, RST | ACK, 0)
 
 
 class RstVerdict(enum.Enum):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+from collections.abc import Callable
 
 from ..config import Config
 from ..wire import ACK, FIN, RST, SYN, MalformedSegment, Segment, build, parse
@@ -80,11 +81,17 @@ class Stack:
 
     def __init__(self, config: Config | None = None, *, mss: int = 1452,
                  secret: bytes | None = None, rng: random.Random | None = None,
-                 now: float = 0.0, tick: float = 0.001) -> None:
+                 now: float = 0.0, tick: float = 0.001,
+                 isn: Callable[[tuple, float], int] | None = None,
+                 path_mss: Callable[[object], int] | None = None) -> None:
         self.config = config or Config()
         self.mss = self.config.mss or mss
+        # ``path_mss(remote)``: the MSS to offer when it depends on the path to the remote
+        # (IPv4 or IPv6, how it is encapsulated); without it every connection offers ``mss``.
+        self._path_mss = path_mss
         self._rng = rng or random.Random()
-        self._isn = IsnGenerator(secret if secret is not None else os.urandom(32))
+        # ``isn`` replaces the RFC 6528 generator (tests pin an ISS, e.g. next to the wrap).
+        self._isn = isn or IsnGenerator(secret if secret is not None else os.urandom(32))
         self._wheel = TimingWheel(tick=tick, now=now)
         self._conns: dict[tuple, Connection] = {}
         self._time_wait: dict[tuple, TimeWait] = {}
@@ -92,6 +99,10 @@ class Stack:
         self._out: list[tuple[bytes, object]] = []
         self._events: collections.deque[ev.Event] = collections.deque()
         self.stats: collections.Counter[str] = collections.Counter()
+        #: Optional ``observer(what, subject, fields)`` told about notable events (state
+        #: changes, retransmissions, RSTs, TIME-WAIT...) for logging; it must not call back
+        #: into the stack. ``subject`` is a Connection, a TimeWait or a connection key.
+        self.observer: Callable[[str, object, dict], None] | None = None
 
     # ------------------------------------------------------------------ outputs
     def datagrams_to_send(self) -> list[tuple[bytes, object]]:
@@ -124,9 +135,17 @@ class Stack:
         self._listeners[port] = listener
         return listener
 
+    def mss_for(self, remote) -> int:
+        """The MSS we offer ``remote`` (RFC 9293 3.7.1): Config.mss if set, else the path's."""
+        if self.config.mss is None and self._path_mss is not None:
+            return self._path_mss(remote)
+        return self.mss
+
     def connect(self, remote, remote_port: int, now: float, *, local_port: int | None = None,
-                config: Config | None = None) -> Connection:
-        """Active OPEN (3.10.1): a new connection in SYN-SENT, its SYN already queued."""
+                config: Config | None = None, mss: int | None = None) -> Connection:
+        """Active OPEN (3.10.1): a new connection in SYN-SENT, its SYN already queued.
+
+        ``mss`` overrides the MSS offered to this remote (a per-socket setting)."""
         _check_port(remote_port)
         if local_port is None:
             local_port = self._ephemeral_port(remote, remote_port)
@@ -139,7 +158,7 @@ class Stack:
             raise address_in_use(
                 f"connection {local_port}->{remote}:{remote_port} is in TIME-WAIT")
         conn = Connection(self, config or self.config, remote, local_port, remote_port,
-                          self.mss, now)
+                          mss if mss is not None else self.mss_for(remote), now)
         self._conns[key] = conn
         conn.open_active(self._isn(key, now), self._rng.getrandbits(32), now)
         return conn
@@ -186,6 +205,7 @@ class Stack:
                 if item.expires <= now:
                     self._time_wait.pop(item.key, None)
                     self.stats["time_wait_expired"] += 1
+                    self._note("time_wait_expired", item)
                 else:
                     self._wheel.schedule(item, item.expires)
             else:
@@ -195,7 +215,8 @@ class Stack:
     def _no_connection(self, seg: Segment, remote, now: float) -> None:
         listener = self._listeners.get(seg.dst_port)
         if listener is None:
-            self._reply_reset(reset_for_no_connection(seg), remote)
+            self._reply_reset(reset_for_no_connection(seg), remote,
+                              "no connection (RFC 9293 3.10.7.1)")
             return
         self._listen_arrives(listener, seg, remote, now)
 
@@ -206,7 +227,7 @@ class Stack:
         if flags & RST:
             return
         if flags & ACK:
-            self._reply_reset(reset_for_bad_ack(seg), remote)
+            self._reply_reset(reset_for_bad_ack(seg), remote, "ACK in LISTEN (RFC 9293 3.10.7.2)")
             return
         if not flags & SYN:
             return
@@ -217,7 +238,8 @@ class Stack:
             self.stats["listen_overflow"] += 1
             return
         key = (remote, seg.dst_port, seg.src_port)
-        conn = Connection(self, self.config, remote, seg.dst_port, seg.src_port, self.mss, now)
+        conn = Connection(self, self.config, remote, seg.dst_port, seg.src_port,
+                          self.mss_for(remote), now)
         conn.listener = listener
         self._conns[key] = conn
         listener.syn_queue.add(conn)
@@ -225,9 +247,10 @@ class Stack:
             iss = self._isn(key, now)
         conn.open_passive(seg, iss, self._rng.getrandbits(32), now)
 
-    def _reply_reset(self, rst: Segment | None, remote) -> None:
+    def _reply_reset(self, rst: Segment | None, remote, rule: str) -> None:
         if rst is not None:
             self.stats["rst_sent"] += 1
+            self._note("rst_sent", (remote, rst.src_port, rst.dst_port), rule=rule)
             self._emit_raw(rst, remote)
 
     # ------------------------------------------------------------------ TIME-WAIT
@@ -238,7 +261,10 @@ class Stack:
                                            cfg.time_wait_reuse)
         if reply is not None:
             self._emit_raw(reply, tw.remote)
+        if seg.flags & RST:
+            self._note("rst_received", tw, verdict=action.value)
         if action is TimeWaitAction.RESTART:
+            self._note("time_wait_fin_reacked", tw)
             tw.expires = now + 2 * cfg.msl
             self._wheel.schedule(tw, tw.expires)
         elif action is TimeWaitAction.CLOSE:
@@ -265,7 +291,12 @@ class Stack:
     def _post(self, event: ev.Event) -> None:
         self._events.append(event)
 
+    def _note(self, what: str, subject, **fields) -> None:
+        if self.observer is not None:
+            self.observer(what, subject, fields)
+
     def _state_changed(self, conn: Connection, old: State, new: State) -> None:
+        self._note("state", conn, old=old.value, new=new.value)
         if new is State.ESTABLISHED and old in (State.SYN_SENT, State.SYN_RECEIVED):
             listener = conn.listener
             if conn.passive and listener is not None:
@@ -302,6 +333,7 @@ class Stack:
         self._time_wait[conn.key] = tw
         self._wheel.schedule(tw, tw.expires)
         self.stats["time_wait_entered"] += 1
+        self._note("time_wait_entered", conn, expires_in=2 * conn.config.msl)
 
     def state_of(self, conn: Connection) -> State:
         """The state of a connection as the application sees it: a connection whose record

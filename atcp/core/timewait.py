@@ -19,6 +19,7 @@ Arriving segments (`TimeWait.segment_arrives`), in order:
   the old SND.NXT. Any other SYN is an old duplicate and is dropped silently (a challenge
   ACK could only draw a RST that RFC 1337 makes us ignore).
 * no ACK bit: dropped.
+* an unacceptable ACK (RFC 5961 5.2, or SEG.ACK > SND.NXT): an ACK, and nothing else.
 * the peer's FIN again (it ends at RCV.NXT): ACKed again, and 2*MSL starts over (3.10.7.4).
 * an empty ACK at RCV.NXT: nothing to do.
 * anything else (data, out-of-window): an ACK, and no data is ever delivered.
@@ -30,7 +31,7 @@ import enum
 
 from ..wire import ACK, FIN, RST, SYN, NO_OPTIONS, Options, Segment
 from ..wire.seq import MASK, seq_add, seq_gt
-from .acceptance import segment_acceptable
+from .acceptance import ack_acceptable_5961, segment_acceptable
 from .reset import RstVerdict, rst_verdict
 
 __all__ = ["TimeWait", "TimeWaitAction"]
@@ -47,7 +48,7 @@ class TimeWait:
     """What remains of a connection in TIME-WAIT."""
 
     __slots__ = ("key", "remote", "local_port", "remote_port", "snd_nxt", "rcv_nxt",
-                 "window", "ts_recent", "ts_offset", "ts_enabled", "expires")
+                 "window", "ts_recent", "ts_offset", "ts_enabled", "expires", "max_snd_wnd")
 
     def __init__(self, conn, expires: float) -> None:
         self.key = conn.key
@@ -56,6 +57,7 @@ class TimeWait:
         self.remote_port = conn.remote_port
         self.snd_nxt = conn.snd_nxt
         self.rcv_nxt = conn.rcv_nxt
+        self.max_snd_wnd = conn.max_snd_wnd
         self.window = conn._window_field()
         self.ts_enabled = conn.ts_enabled
         self.ts_recent = conn.ts_recent
@@ -84,6 +86,11 @@ class TimeWait:
             return TimeWaitAction.KEEP, None
         if not flags & ACK:
             return TimeWaitAction.KEEP, None
+        # RFC 5961 5.2 holds here too (SND.UNA = SND.NXT: our FIN is acknowledged); without
+        # it, 3.10.7.4 still answers an ACK of something never sent. Drop, and ACK.
+        if (seq_gt(seg.ack, self.snd_nxt) or rfc5961
+                and not ack_acceptable_5961(seg.ack, self.snd_nxt, self.snd_nxt, self.max_snd_wnd)):
+            return TimeWaitAction.KEEP, self.ack(now)
         seg_len = seg.seg_len
         if flags & FIN and seq_add(seg.seq, seg_len) == self.rcv_nxt:
             return TimeWaitAction.RESTART, self.ack(now)

@@ -186,6 +186,17 @@ def test_overflow_items_in_different_blocks() -> None:
     assert wheel.advance(200.0) == ["b", "c"]
 
 
+def test_overflow_cascades_when_time_enters_its_block() -> None:
+    """Entering the overflow item's block, even short of the item, brings it into the wheel."""
+    wheel = small_wheel()
+    wheel.schedule("overflow", 20.0)  # block 16..31
+    assert wheel.advance(17.0) == []
+    wheel.schedule("later", 25.0)  # filed relative to tick 17
+    assert wheel.next_deadline() == 20.0
+    assert wheel.advance(20.0) == ["overflow"]
+    assert wheel.advance(25.0) == ["later"]
+
+
 def test_overflow_item_waits_while_lower_levels_fire() -> None:
     wheel = small_wheel()
     wheel.schedule("later", 30.0)
@@ -429,8 +440,19 @@ class WheelMachine(RuleBasedStateMachine):
     def advance_to_a_deadline(self, data: st.DataObject) -> None:
         """Land exactly on (or just before) a scheduled deadline."""
         deadline = data.draw(st.sampled_from(sorted(self.model.values())))
-        nudge = data.draw(st.sampled_from([0.0, -1e-9, 1e-9]))
+        nudge = data.draw(st.sampled_from([0.0, -1e-9, 1e-9, -0.5, -3.0, -20.0]))
+        if abs(nudge) >= 0.5:
+            nudge *= self.tick  # stop a few ticks short, e.g. inside a block but before it
         self.check_advance(max(self.now, deadline + nudge))
+
+    @precondition(lambda self: self.model)
+    @rule(item=ITEMS, data=st.data(), offset=st.floats(-2, 40))
+    def schedule_near_another(self, item: int, data: st.DataObject, offset: float) -> None:
+        """Crowd deadlines together so that slots and blocks are shared."""
+        other = data.draw(st.sampled_from(sorted(self.model.values())))
+        deadline = other + offset * self.tick
+        self.wheel.schedule(item, deadline)
+        self.model[item] = deadline
 
     @precondition(lambda self: self.model)
     @rule()
