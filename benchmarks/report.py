@@ -106,9 +106,9 @@ def summarize(results: dict) -> dict:
             key = run["peer"] + ("/trace" if run.get("trace") else "")
             out["conns"][key] = _conns(result, problem, run)
         elif kind == "churn":
-            out["churn"][run["peer"]] = ({"rate": result["client"]["rate"],
-                                          "cycles": result["client"]["cycles"],
-                                          "failures": result["client"]["failures"]}
+            out["churn"][run["peer"]] = ({k: result["client"].get(k) for k in
+                                          ("rate", "cycles", "failures", "fds_held",
+                                           "rss_delta")}
                                          if result else {"problem": problem})
         elif kind == "micro":
             out["micro"][run["name"]] = result if result else {"problem": problem}
@@ -349,9 +349,17 @@ def _rows(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                 rows.append([f"core open/close cycles, {what}", f"{_fmt(tw[key]['rate'], 0)}/s",
                              f"{_fmt(tw[key]['us_per_cycle'], 0)} us per cycle over Link"])
     for peer, c in s["churn"].items():
+        if "problem" in c:
+            rows.append([f"open/close churn end to end, {LABELS.get(peer, peer)}", "error",
+                         c["problem"][:80]])
+            continue
+        held = ""
+        if c.get("fds_held") is not None and c.get("cycles"):
+            held = (f"; afterwards the client holds {c['fds_held']:,} more fds and "
+                    f"{_fmt(c['rss_delta'] / c['cycles'], 0)} B RSS per closed connection")
         rows.append([f"open/close churn end to end, {LABELS.get(peer, peer)}",
-                     f"{_fmt(c.get('rate'), 0)}/s" if "rate" in c else "error",
-                     c.get("problem", "sequential, client closes first")])
+                     f"{_fmt(c.get('rate'), 0)}/s",
+                     f"sequential, client closes first; {c['cycles']:,} cycles{held}"])
     if rows:
         sections.append(("Scale, timers and CPU", ["measure", "value", "detail"], rows))
     rows = []
@@ -436,9 +444,10 @@ def plots(results: dict, folder: Path) -> list[Path]:
                 ax.plot(xs, ys, marker="o", label=LABELS.get(peer, peer))
             bound = [mathis(rtt, loss) or float("nan") for loss in losses]
             if any(not math.isnan(b) for b in bound):
-                ax.plot(xs, bound, "k--", label="Mathis bound")
+                ax.plot(xs, bound, "k--x", label="Mathis bound")
             ax.set_xticks(xs, [f"{loss:.1%}" for loss in losses])
             ax.set_yscale("log")
+            _plain_log_labels(ax.yaxis)
             ax.set_xlabel("loss each way")
             ax.set_ylabel("goodput, MB/s")
             ax.set_title(f"bulk through the proxy, RTT {rtt * 1000:.0f} ms")
@@ -458,6 +467,9 @@ def plots(results: dict, folder: Path) -> list[Path]:
             ax.barh([LABELS.get(p, p) for p in names], values,
                     color=[_colour(p) for p in names])
             ax.set_xscale("log")
+            _plain_log_labels(ax.xaxis)
+            if values:
+                ax.set_xlim(min(values) / 3, max(values) * 4)
             ax.set_xlabel(unit)
             ax.set_title(title)
             ax.grid(True, axis="x", which="both", alpha=0.3)
@@ -475,6 +487,7 @@ def plots(results: dict, folder: Path) -> list[Path]:
         values = [timers["wheel_schedule_ns"], timers["connection_lazy_rearm_ns"],
                   timers["call_later_asyncio_ns"], timers["call_later_uvloop_ns"]]
         ax.barh(names, values, color=["C0", "C0", "C7", "C7"])
+        ax.set_xlim(0, max(values) * 1.18)
         ax.set_xlabel("ns per re-arm, 10,000 timers")
         ax.set_title(stamp, fontsize=9)
         for y, v in enumerate(values):
@@ -482,6 +495,14 @@ def plots(results: dict, folder: Path) -> list[Path]:
         fig.tight_layout()
         written.append(_save(fig, folder / "timers.png", plt))
     return written
+
+
+def _plain_log_labels(axis) -> None:
+    """Label a log axis 1, 10, 100... rather than 10^0, and leave minor ticks unlabelled."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _colour(peer: str) -> str:

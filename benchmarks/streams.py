@@ -300,6 +300,7 @@ async def _conns_client(transport, args) -> dict:
 
 async def _churn_client(transport, args) -> dict:
     count = failures = 0
+    fds0, rss0 = _open_fds(), rss_bytes()
     t0 = now()
     end = t0 + args.duration
     cpu0 = cpu_seconds()
@@ -313,8 +314,17 @@ async def _churn_client(transport, args) -> dict:
         await close()
         count += 1
     t1 = now()
+    # What closed connections still hold on this side (TIME-WAIT lives here).
     return {"cycles": count, "failures": failures, "rate": count / (t1 - t0),
-            "cpu": cpu_seconds() - cpu0, "t0": t0, "t1": t1}
+            "cpu": cpu_seconds() - cpu0, "t0": t0, "t1": t1,
+            "fds_held": _open_fds() - fds0, "rss_delta": rss_bytes() - rss0}
+
+
+def _open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return -1
 
 
 def _tcp_info(writer) -> dict | None:

@@ -17,12 +17,13 @@ everything TCP happens in the sans-I/O `Stack`. Three things make it run:
   which sends what the core queued at once and leaves any events for a ``call_soon``, so
   that protocol callbacks never run inside ``transport.write()``.
 
-After every input or timer the endpoint *services* the stack: it sends the queued
-datagrams, delivers every event to its transport, listener or pending connect (which may
-queue more datagrams and events, so it repeats), resumes writers whose buffers drained, and
-re-arms the timer. Time given to the core is ``time.monotonic()``: uvloop's ``loop.time()``
-moves in 1 ms steps, too coarse for RTT samples; deadlines are converted to loop time only
-to arm ``call_at``.
+After every input or timer the endpoint *services* the stack: it delivers every event to
+its transport, listener or pending connect (which may queue more datagrams and events,
+until none is left), sends the queued datagrams, and re-arms the timer.
+
+Time given to the core is ``time.monotonic()``: uvloop's ``loop.time()`` moves in 1 ms
+steps, too coarse for RTT samples; deadlines are converted to loop time only to arm
+``call_at``.
 
 Sending uses ``sock.sendto`` directly. If the socket would block, datagrams wait in a short
 backlog flushed by ``add_writer``; beyond it they are dropped and counted (TCP retransmits).
@@ -168,7 +169,6 @@ class Endpoint:
         self._live: set[Transport] = set()   # transports not yet told connection_lost
         self._connecting: dict = {}          # Connection -> _Connecting
         self._servers: dict = {}             # Listener -> Server
-        self._paused_writers: set[Transport] = set()
         self._deferred: collections.deque = collections.deque()
         self._servicing = False
         self._service_scheduled = False
@@ -188,6 +188,12 @@ class Endpoint:
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self._live)} transports"
         return f"<atcp Endpoint {self._label} {state}>"
+
+    @property
+    def timer_deadline(self) -> float | None:
+        """The monotonic time the endpoint's one ``call_at`` is armed for; None when no
+        timer is armed (nothing in the wheel)."""
+        return self._timer_at if self._timer is not None else None
 
     # ------------------------------------------------------------------ opening
     def connect(self, remote, remote_port: int, protocol_factory, *,
@@ -334,13 +340,7 @@ class Endpoint:
             event = deferred.popleft() if deferred else stack.next_event()
             if event is None:
                 self._flush()
-                if self._paused_writers:
-                    for transport in list(self._paused_writers):
-                        transport._maybe_resume_protocol()
-                    self._flush()
-                event = stack.next_event()
-                if event is None:
-                    return
+                return
             dispatch(event)
         self._flush()
         self._schedule_service()   # an event storm: continue on the next loop pass
@@ -406,7 +406,6 @@ class Endpoint:
 
     def _transport_lost(self, transport: Transport) -> None:
         self._live.discard(transport)
-        self._paused_writers.discard(transport)
         if not self._servicing:
             self._check_idle()
 

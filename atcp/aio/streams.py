@@ -4,8 +4,9 @@ They return asyncio's own `StreamReader`, `StreamWriter` and a `Server`, built w
 `asyncio.StreamReaderProtocol` exactly as `asyncio.open_connection` and
 `asyncio.start_server` build them, so ``read``, ``readline``, ``readexactly``, ``drain``,
 ``write_eof``, ``close``, ``wait_closed`` and ``get_extra_info`` behave as on kernel TCP:
-``drain()`` waits while the connection's unacknowledged data is over the transport's
-high-water mark, and a reader that stops reading closes the TCP window.
+``drain()`` waits while the connection's send buffer is full and the transport holds more
+than its high-water mark above it, and a reader that stops reading closes the TCP window,
+so a writer facing a reader that does not read stops with bounded memory on both sides.
 """
 
 from __future__ import annotations

@@ -3,12 +3,16 @@
 It behaves like the loop's own TCP transport, so protocols and asyncio's streams work
 unchanged. The differences come from where the buffers are:
 
-* Writing: ``write()`` hands data to the core's send buffer (``Config.send_buffer``); what
-  does not fit waits in the transport's own queue and is pushed as acknowledgments free
-  space (SendSpace events). ``write()`` never blocks and never drops.
-  ``get_write_buffer_size()`` counts both: data not yet acknowledged by the peer plus data
-  not yet accepted by the core. Crossing the high-water mark (64 KiB by default) calls
-  ``protocol.pause_writing()``; falling to the low-water mark calls ``resume_writing()``.
+* Writing: ``write()`` hands data to the core's send buffer (``Config.send_buffer``, the
+  counterpart of a kernel socket's send buffer); what does not fit waits in the
+  transport's own queue and is pushed as acknowledgments free space (SendSpace events).
+  ``write()`` never blocks and never drops. As with asyncio over kernel TCP,
+  ``get_write_buffer_size()`` is what the transport holds above that send buffer, so
+  ``drain()`` returns once the data is in the send buffer, and blocks (the protocol gets
+  ``pause_writing()``) once the send buffer is full and the queue above it crosses the
+  high-water mark (64 KiB by default): a peer that stops reading stops the writer with
+  at most ``send_buffer`` + high-water + one write held. (``tcp_info.send_queued`` is the
+  send buffer's content, unacknowledged data included, like the kernel's SIOCOUTQ.)
 * Reading: data is read out of the core's receive buffer and delivered with
   ``data_received`` as it arrives. ``pause_reading()`` stops reading, so the receive buffer
   fills and the window advertised to the peer closes (RFC 9293 3.8.6): real flow control.
@@ -195,8 +199,6 @@ class Transport(asyncio.Transport):
         self._error = error
         self._queue.clear()
         self._queued = 0
-        if error is None:
-            self._maybe_resume_protocol()   # everything written was acknowledged
         if error is None and self._reading_paused and (self._conn.readable()
                                                        or self._eof_pending):
             return   # connection_lost waits until the paused reader took the data
@@ -250,7 +252,10 @@ class Transport(asyncio.Transport):
 
     def _send_space(self) -> None:
         """SendSpace: move queued data into the core; finish a deferred close or EOF."""
+        if not self._queue:
+            return
         self._push()
+        self._maybe_resume_protocol()
         if not self._queue and not self._done:
             if self._closing:
                 self._close_conn()
@@ -294,10 +299,8 @@ class Transport(asyncio.Transport):
         self._endpoint._kick()
 
     def get_write_buffer_size(self) -> int:
-        """Bytes written and not yet acknowledged by the peer, wherever they wait."""
-        if self._done:
-            return self._queued
-        return len(self._conn.sndbuf) + self._queued
+        """Bytes written that the connection's send buffer has not taken yet."""
+        return self._queued
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return (self._low, self._high)
@@ -321,14 +324,12 @@ class Transport(asyncio.Transport):
         if self._protocol_paused or self.get_write_buffer_size() <= self._high:
             return
         self._protocol_paused = True
-        self._endpoint._paused_writers.add(self)
         self._call_flow("pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
         if not self._protocol_paused or self.get_write_buffer_size() > self._low:
             return
         self._protocol_paused = False
-        self._endpoint._paused_writers.discard(self)
         self._call_flow("resume_writing")
 
     def _call_flow(self, name: str) -> None:

@@ -191,6 +191,9 @@ class Connection:
         if opts.ts_val is not None and cfg.timestamps:
             self.ts_enabled = True
             self.ts_recent = opts.ts_val
+            # RFC 6691: the MSS counts no options, so the 12 bytes of timestamps on every
+            # segment come out of the data.
+            self.snd_mss = max(_MIN_MSS, self.snd_mss - 12)
         else:
             self.ts_enabled = False
         self.sack_permitted = bool(opts.sack_permitted and cfg.sack)

@@ -28,8 +28,9 @@ default of atcp's wire format. So bind the gateway's UDP port to the kernel list
 port when atcp is the client (`Gateway.address` is then what ``open_connection`` takes),
 and start the atcp server on 127.0.0.1 at the port the kernel client connects to.
 
-Impairment (`Impairment`) drops, duplicates, delays and reorders packets with a seeded RNG,
-in either direction; `Gateway.drop_when` drops chosen segments (e.g. atcp's final ACK once).
+The gateway drops, duplicates, delays and reorders packets with a seeded RNG
+(`GatewayImpairment`, either direction or both); `Gateway.drop_when` drops chosen segments
+(e.g. atcp's final ACK, once).
 Kernel-side sockets are made inside the namespace by `Namespace.socket`, on a worker thread
 that has ``setns()``-ed into it; they can be used from any thread or the event loop.
 
@@ -66,7 +67,7 @@ __all__ = [
     "ATCP_IP",
     "TO_ATCP",
     "TO_KERNEL",
-    "Impairment",
+    "GatewayImpairment",
     "Namespace",
     "Gateway",
     "KernelPeer",
@@ -274,7 +275,7 @@ def _open_tun(name: str) -> int:
 
 # ---------------------------------------------------------------------------- gateway
 @dataclass(frozen=True)
-class Impairment:
+class GatewayImpairment:
     """What the gateway does to packets, with its own seeded RNG.
 
     ``loss``, ``duplicate`` and ``reorder`` are probabilities per packet; a reordered packet
@@ -294,10 +295,10 @@ class Impairment:
     def __post_init__(self) -> None:
         for name in ("loss", "duplicate", "reorder"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"Impairment.{name} must be a probability")
+                raise ValueError(f"GatewayImpairment.{name} must be a probability")
         for name in ("reorder_delay", "delay", "jitter"):
             if getattr(self, name) < 0:
-                raise ValueError(f"Impairment.{name} must not be negative")
+                raise ValueError(f"GatewayImpairment.{name} must not be negative")
         for d in self.directions:
             if d not in (TO_ATCP, TO_KERNEL):
                 raise ValueError(f"unknown direction {d!r}")
@@ -329,8 +330,9 @@ class DropRule:
 class Gateway:
     """Forwards between a TUN device and a UDP socket on 127.0.0.1, on its own thread."""
 
-    def __init__(self, tun_fd: int, port: int = 0, impairment: Impairment | None = None,
-                 pcap_path: str | None = None, record: bool = True) -> None:
+    def __init__(self, tun_fd: int, port: int = 0,
+                 impairment: GatewayImpairment | None = None, pcap_path: str | None = None,
+                 record: bool = True) -> None:
         self._tun = tun_fd
         os.set_blocking(tun_fd, False)
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -343,7 +345,7 @@ class Gateway:
             raise
         self._udp.setblocking(False)
         self.address: tuple[str, int] = self._udp.getsockname()
-        self.impairment = impairment or Impairment()
+        self.impairment = impairment or GatewayImpairment()
         self._rng = random.Random(self.impairment.seed)
         self._routes: dict[tuple[int, int], tuple[str, int]] = {}
         self._kernel_fin_end: dict[tuple[int, int], int] = {}
@@ -365,7 +367,7 @@ class Gateway:
         self._thread.start()
 
     # ------------------------------------------------------------------ test controls
-    def set_impairment(self, impairment: Impairment) -> None:
+    def set_impairment(self, impairment: GatewayImpairment) -> None:
         with self._lock:
             self.impairment = impairment
             self._rng = random.Random(impairment.seed)
@@ -581,7 +583,7 @@ class KernelPeer:
     """
 
     def __init__(self, sysctls: dict[str, object] | None = None,
-                 impairment: Impairment | None = None, gateway_port: int = 0,
+                 impairment: GatewayImpairment | None = None, gateway_port: int = 0,
                  pcap_path: str | None = None) -> None:
         self.ns = Namespace(sysctls)
         self.kernel_ip = KERNEL_IP

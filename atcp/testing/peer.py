@@ -19,7 +19,9 @@ import weakref
 
 from ..config import Config
 from ..core.stack import Stack
-from ..wire import ACK, CWR, ECE, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment, build, parse
+from ..core.states import State
+from ..wire import (ACK, CWR, ECE, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment, build,
+                    parse)
 from ..wire.seq import MASK
 
 __all__ = ["Peer", "flags_of", "fixed_isn", "new_stack", "STACK_ISS"]
@@ -253,8 +255,7 @@ class Peer:
         ESTABLISHED and later come from an active open by the stack; SYN-RECEIVED from a
         SYN to a listener.
         """
-        from ..core.states import State as S
-
+        S = State
         if state is S.LISTEN:
             self.stack.listen(self.stack_port)
             return None, 0, 0

@@ -44,6 +44,12 @@ async def test_echo_streams(host):
             info = writer.get_extra_info("tcp_info")
             assert info.state == "ESTABLISHED" and info.bytes_acked >= 15
             assert info.srtt is not None
+            # Once the delayed ACKs are out, an idle connection arms no timer at all.
+            endpoint = writer.transport.endpoint
+            async with asyncio.timeout(2):
+                while endpoint.timer_deadline is not None:
+                    await asyncio.sleep(0.01)
+            assert endpoint.stack.next_deadline() is None
             writer.write_eof()
             assert await reader.read() == b""
             writer.close()
@@ -120,7 +126,10 @@ async def test_protocol_api(host):
         server = await atcp.create_server(Upper, host, 0)
         assert isinstance(server, asyncio.AbstractServer) and server.is_serving()
         port = server.sockets[0].getsockname()[1]
-        transport, protocol = await atcp.create_connection(Recorder, host, port)
+        # A small send buffer, so that a big write overflows it into the transport.
+        config = atcp.Config(send_buffer=16 * 1024)
+        transport, protocol = await atcp.create_connection(Recorder, host, port,
+                                                           config=config)
         assert isinstance(transport, asyncio.Transport)
         assert protocol.calls == ["made"] and protocol.transport is transport
         assert transport.can_write_eof() and transport.is_reading()
@@ -129,12 +138,13 @@ async def test_protocol_api(host):
         assert transport.get_write_buffer_limits() == (1024, 4096)
         transport.write(b"x" * 100_000)
         assert protocol.calls == ["made", "pause"]
-        assert transport.get_write_buffer_size() > 4096
+        assert transport.get_write_buffer_size() == 100_000 - 16 * 1024
+        assert transport.get_extra_info("tcp_info").send_queued == 16 * 1024
         transport.write_eof()
         exc = await protocol.lost
         assert exc is None
         assert bytes(protocol.data) == b"X" * 100_000
-        # Writing resumed once the peer had acknowledged the data, before the end.
+        # Writing resumed once the send buffer had taken the data, before the end.
         assert protocol.calls.count("resume") == 1 and protocol.calls.count("eof") == 1
         assert protocol.calls.index("resume") < protocol.calls.index("lost")
         assert protocol.calls[-1] == "lost"

@@ -127,3 +127,81 @@ async def test_udp_port_in_use_is_eaddrinuse():
             with pytest.raises(OSError) as info:
                 await atcp.start_server(nothing, "127.0.0.1", server.addresses[0][1])
             assert info.value.errno == errno.EADDRINUSE
+
+
+async def test_backlog_bounds_connections_waiting_to_be_accepted():
+    """With the server not serving yet, a listener holds at most ``backlog`` connections;
+    a SYN beyond that is dropped, so that client times out. Closing the server resets the
+    connections it never accepted."""
+    config = atcp.Config(syn_retries=1, rto_initial=0.05, rto_min=0.05)
+    async with asyncio.timeout(10):
+        server = await atcp.start_server(nothing, "127.0.0.1", 0, backlog=2,
+                                         start_serving=False)
+        port = server.addresses[0][1]
+        waiting = [await atcp.open_connection("127.0.0.1", port) for _ in range(2)]
+        with pytest.raises(TimeoutError):
+            await atcp.open_connection("127.0.0.1", port, config=config)
+        assert server.endpoints[0].stack.stats["listen_overflow"] == 2   # SYN, then again
+        server.close()
+        for reader, writer in waiting:
+            with pytest.raises(ConnectionResetError):
+                await reader.read()
+            writer.close()
+        await server.wait_closed()
+
+
+async def test_port_unreachable_after_the_handshake_is_left_to_retransmission():
+    """The server's socket vanishes; the client's datagrams now draw ICMP port
+    unreachable (ECONNREFUSED on its socket). That does not break the endpoint: the
+    connection retransmits and, its retries exhausted, ends with TimeoutError."""
+    config = atcp.Config(data_retries=2, rto_min=0.02, rto_initial=0.05)
+    accepted = asyncio.Event()
+
+    async def handler(reader, writer):
+        accepted.set()
+        await reader.read()
+
+    async with asyncio.timeout(10):
+        server = await atcp.start_server(handler, "127.0.0.1", 0, config=config)
+        reader, writer = await atcp.open_connection("127.0.0.1", server.addresses[0][1],
+                                                    config=config)
+        await accepted.wait()
+        server.endpoints[0].close()            # gone without a word, like a crashed host
+        writer.write(b"anyone there?")
+        with pytest.raises(TimeoutError) as info:
+            await reader.read()
+        assert info.value.errno == errno.ETIMEDOUT
+        endpoint = writer.transport.endpoint
+        assert endpoint.stats["socket_errors"] >= 1
+        assert writer.get_extra_info("tcp_info").retransmits >= 2
+        assert endpoint.closed                  # nothing left to serve: socket released
+        writer.close()
+
+
+class Exploding(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        raise RuntimeError("bug in the application")
+
+
+async def test_protocol_callback_error_is_reported_and_the_connection_reset():
+    loop = asyncio.get_running_loop()
+    reported = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        async with asyncio.timeout(10):
+            server = await atcp.create_server(Exploding, "127.0.0.1", 0)
+            async with server:
+                reader, writer = await atcp.open_connection("127.0.0.1",
+                                                            server.addresses[0][1])
+                writer.write(b"boom")
+                with pytest.raises(ConnectionResetError):
+                    await reader.read()
+                writer.close()
+    finally:
+        loop.set_exception_handler(None)
+    assert len(reported) == 1
+    assert isinstance(reported[0]["exception"], RuntimeError)
+    assert "data_received" in reported[0]["message"]

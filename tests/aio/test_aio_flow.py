@@ -73,7 +73,8 @@ async def test_drain_blocks_on_a_closed_window_and_resumes():
             assert client.snd_wnd == 0 and peer.rcv_wnd == 0
             assert peer.recv_queued <= config.recv_buffer
             assert len(received["reader"]._buffer) <= 2 * 64 * KIB + config.recv_buffer
-            assert writer.transport.get_write_buffer_size() <= config.send_buffer + 2 * chunk
+            assert client.send_queued <= config.send_buffer
+            assert writer.transport.get_write_buffer_size() <= 64 * KIB + chunk
             assert written <= 2 * (config.send_buffer + config.recv_buffer) + 4 * chunk
             # The sender keeps probing the zero window (RFC 9293 3.8.6.1).
             probes = client.zero_window_probes
@@ -124,7 +125,8 @@ async def test_pause_reading_closes_the_window_and_resume_delivers():
             await asyncio.sleep(0.05)   # (and any ACK in flight has landed)
             assert peer.data == b""                    # nothing delivered while paused
             assert peer.transport.get_extra_info("tcp_info").recv_queued == 32 * KIB
-            assert transport.get_write_buffer_size() == len(payload) - 32 * KIB
+            assert transport.get_extra_info("tcp_info").send_queued == len(payload) - 32 * KIB
+            assert transport.get_write_buffer_size() == 0      # all in the send buffer
             peer.transport.resume_reading()
             await wait_until(lambda: len(peer.data) == len(payload))
             assert peer.data == payload

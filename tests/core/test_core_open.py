@@ -423,7 +423,8 @@ def test_full_options_negotiated_active() -> None:
     assert ack.window == conn.rcvbuf.free() >> 5   # scaled from now on (RFC 7323 2.2)
     assert (conn.snd_scale, conn.rcv_scale) == (2, 5)
     assert conn.snd_wnd == 100                     # a SYN's window is never scaled
-    assert conn.ts_enabled and conn.sack_permitted and conn.snd_mss == 1000
+    assert conn.ts_enabled and conn.sack_permitted
+    assert conn.snd_mss == 1000 - 12                # RFC 6691: timestamps come out of the MSS
     peer.send(".", seq=1, ack=1, win=100, options=Options(ts_val=556, ts_ecr=1))
     assert conn.snd_wnd == 400                     # later windows are shifted by 2
 

@@ -24,6 +24,26 @@ def _skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.kernel_peer_failed = report.failed
+
+
+def _diagnose(peer: KernelPeer) -> str:
+    """What the gateway saw last, and the kernel's sockets: printed when a test fails."""
+    lines = [f"gateway stats: {dict(peer.gateway.stats)}"]
+    lines += [f"  {r.time:.4f} {r.direction:9} {r.segment} +{r.length}"
+              for r in peer.gateway.records()[-25:]]
+    try:
+        lines.append(peer.ns.run("ss", "-tani"))
+    except OSError as exc:
+        lines.append(f"ss failed: {exc}")
+    return "\n".join(lines)
+
+
 @pytest.fixture
 def kernel_peer(request):
     """A `KernelPeer`: ``.name`` (namespace), ``.socket()`` (a kernel socket inside it),
@@ -43,6 +63,8 @@ def kernel_peer(request):
         _skip_or_fail(f"cannot make a network namespace with a TUN device: {exc}")
     try:
         yield peer
+        if getattr(request.node, "kernel_peer_failed", False):
+            print(_diagnose(peer))
         peer.check()
     finally:
         peer.close()

@@ -1,8 +1,9 @@
 """Wireshark reads atcp captures as ordinary TCP (checked with tshark).
 
-The capture here is taken on one side of a deterministic lossy transfer between two sans-I/O
-stacks (`atcp.testing.link`), written with `atcp.pcap.PcapWriter` at the same point where an
-endpoint records it: every datagram that side sends and receives.
+Two kinds of capture: one side of a deterministic lossy transfer between two sans-I/O stacks
+(`atcp.testing.link`), written with `atcp.pcap.PcapWriter` where an endpoint records, that
+is every datagram the side sends and receives; and a real endpoint's own capture
+(``Config(pcap_path=...)``) of a transfer whose datagrams its `Impairment` drops.
 """
 
 from __future__ import annotations
@@ -89,13 +90,47 @@ def lossy_transfer(path, size: int, loss: float, seed: int):
     return client
 
 
-def fields(tshark: str, path, display_filter: str, *names: str) -> list[list[str]]:
+#: What the tests read of every frame (one tshark run per capture: it is slow to start).
+FIELDS = ("ip.src", "ip.dst", "ip.proto", "ip.checksum.status", "tcp.srcport", "tcp.dstport",
+          "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.reset",
+          "tcp.checksum.status", "_ws.malformed", "_ws.expert.severity",
+          "tcp.analysis.retransmission", "tcp.analysis.out_of_order")
+# Wireshark's expert severity for errors (PI_ERROR); warnings and notes are below it.
+_ERROR_SEVERITY = 0x00800000
+
+
+def frames(tshark: str, path) -> list[dict[str, str]]:
+    """Every frame of the capture as tshark dissects it, with checksum validation on."""
     cmd = [tshark, "-n", "-r", str(path), "-o", "tcp.check_checksum:TRUE",
-           "-o", "tcp.analyze_sequence_numbers:TRUE", "-Y", display_filter, "-T", "fields"]
-    for name in names:
+           "-o", "ip.check_checksum:TRUE", "-o", "tcp.analyze_sequence_numbers:TRUE",
+           "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]
+    for name in FIELDS:
         cmd += ["-e", name]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
+    return [dict(zip(FIELDS, line.split("\t"))) for line in out.splitlines()]
+
+
+def assert_clean_tcp(rows: list[dict[str, str]]) -> None:
+    """Every frame is TCP over IPv4, none is malformed or an error, checksums verify."""
+    assert rows
+    for row in rows:
+        assert row["ip.proto"] == "6" and row["tcp.srcport"], row
+        assert row["_ws.malformed"] == "", row
+        severities = [int(v, 0) for v in row["_ws.expert.severity"].split(",") if v]
+        assert all(v < _ERROR_SEVERITY for v in severities), row
+        assert row["tcp.checksum.status"] == "1", row          # 1: good
+        assert row["ip.checksum.status"] == "1", row
+
+
+def resent(rows, port: int, *, sent_from: bool = True) -> list[dict[str, str]]:
+    """Non-SYN segments from (or, with ``sent_from=False``, to) TCP port ``port`` that
+    Wireshark flags as retransmissions (fast ones included) or out-of-order. At a sender a
+    segment is out of order only because it is resent: Wireshark calls a resend
+    "out-of-order" when it comes within about an RTT of the highest segment sent (as
+    NewReno's partial-ACK resends do)."""
+    return [r for r in rows
+            if (r["tcp.srcport"] == str(port)) == sent_from and r["tcp.flags.syn"] != "1"
+            and (r["tcp.analysis.retransmission"] or r["tcp.analysis.out_of_order"])]
 
 
 def test_lossy_capture_decodes_as_tcp_and_flags_atcps_retransmissions(tshark, tmp_path):
@@ -103,28 +138,16 @@ def test_lossy_capture_decodes_as_tcp_and_flags_atcps_retransmissions(tshark, tm
     client = lossy_transfer(path, 300_000, loss=0.05, seed=1)
     assert client.retransmits > 5      # the seed makes losses; otherwise nothing is tested
 
-    everything = fields(tshark, path, "frame", "frame.number", "ip.proto", "tcp.srcport")
-    assert len(everything) > 300
-    assert all(row[1] == "6" for row in everything)            # all decode as IPv4 + TCP
-    assert fields(tshark, path, "_ws.malformed || _ws.expert.severity >= error",
-                  "frame.number") == []
-    assert fields(tshark, path, "tcp.checksum.status != 1 || ip.checksum.status == 0",
-                  "frame.number") == []                         # checksums verify
+    rows = frames(tshark, path)
+    assert len(rows) > 300
+    assert_clean_tcp(rows)
+    assert {r["ip.src"] for r in rows} == {ADDR_A[0], ADDR_B[0]}
     # The handshake and the FIN exchange appear as Wireshark expects them.
-    syns = fields(tshark, path, "tcp.flags.syn == 1", "tcp.flags.ack")
-    assert [row[0] for row in syns] == ["0", "1"]
-    assert len(fields(tshark, path, "tcp.flags.fin == 1", "frame.number")) == 2
-
-    # What Wireshark flags as resent by A: retransmissions (fast ones included) and the
-    # partial-ACK retransmissions it calls "out-of-order" because they follow new data
-    # within one RTT. A sender emits nothing else out of order.
-    flagged = fields(tshark, path,
-                     f"tcp.srcport != {PORT} && (tcp.analysis.retransmission"
-                     " || tcp.analysis.out_of_order)", "tcp.seq")
-    assert len(flagged) == client.retransmits
-    # and B, which never retransmits here, has nothing flagged.
-    assert fields(tshark, path, f"tcp.srcport == {PORT} && (tcp.analysis.retransmission"
-                  " || tcp.analysis.out_of_order)", "frame.number") == []
+    assert [r["tcp.flags.ack"] for r in rows if r["tcp.flags.syn"] == "1"] == ["0", "1"]
+    assert len([r for r in rows if r["tcp.flags.fin"] == "1"]) == 2
+    # What Wireshark flags as resent by A is what A counted; B resent nothing.
+    assert len(resent(rows, client.local_port)) == client.retransmits
+    assert resent(rows, client.local_port, sent_from=False) == []
 
 
 def test_reset_shows_as_reset(tshark, tmp_path):
@@ -142,8 +165,54 @@ def test_reset_shows_as_reset(tshark, tmp_path):
         link.run(until=2.0)
         a.connect(ADDR_B, PORT + 1, link.now)      # nobody listens there: RST,ACK
         link.run(until=3.0)
-    resets = fields(tshark, path, "tcp.flags.reset == 1", "tcp.srcport", "tcp.flags.ack")
-    assert [row[0] for row in resets] == [str(client.local_port), str(PORT + 1)]
-    assert resets[1][1] == "1"
-    assert fields(tshark, path, "_ws.malformed || tcp.checksum.status != 1",
-                  "frame.number") == []
+    rows = frames(tshark, path)
+    assert_clean_tcp(rows)
+    resets = [(r["tcp.srcport"], r["tcp.flags.ack"]) for r in rows
+              if r["tcp.flags.reset"] == "1"]
+    # atcp's abort (<SEQ=SND.NXT><CTL=RST>), then B's RST,ACK for a SYN to a closed port.
+    assert resets == [(str(client.local_port), "0"), (str(PORT + 1), "1")]
+
+
+# ---------------------------------------------------------------------------- Config(pcap_path)
+@pytest.mark.asyncio
+async def test_endpoint_capture_of_a_lossy_transfer(tshark, tmp_path):
+    """``Config(pcap_path=...)`` on a real endpoint whose datagrams are 5% lost: the file
+    decodes as TCP, and Wireshark flags exactly the retransmissions atcp counted."""
+    import asyncio
+    import hashlib
+
+    import atcp
+
+    path = tmp_path / "client.pcap"
+    data = random.Random(9).randbytes(1 << 20)
+
+    async def sink(reader, writer):
+        got = await reader.read()
+        writer.write(hashlib.sha256(got).digest())
+        writer.close()
+
+    server = await atcp.start_server(sink, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        reader, writer = await atcp.open_connection(
+            "127.0.0.1", port, config=atcp.Config(pcap_path=str(path)),
+            impairment=atcp.Impairment(loss=0.05, seed=4))
+        writer.write(data)
+        writer.write_eof()
+        assert await asyncio.wait_for(reader.read(), 30) == hashlib.sha256(data).digest()
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 30)     # FIN exchange done
+        conn = writer.transport.connection
+        writer.transport.endpoint.pcap.flush()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert conn.retransmits > 5
+
+    rows = frames(tshark, path)
+    assert_clean_tcp(rows)
+    assert all((r["ip.src"], r["ip.dst"]) == ("127.0.0.1", "127.0.0.1") for r in rows)
+    assert {(r["tcp.srcport"], r["tcp.dstport"]) for r in rows} == {
+        (str(conn.local_port), str(port)), (str(port), str(conn.local_port))}
+    assert len([r for r in rows if r["tcp.flags.syn"] == "1"]) >= 2
+    assert len(resent(rows, conn.local_port)) == conn.retransmits
