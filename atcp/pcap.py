@@ -174,7 +174,8 @@ class PcapWriter:
         self.write_packet(ip_packet(src[0], dst[0], bytes(segment), self._ident), timestamp)
 
     def flush(self) -> None:
-        self._file.flush()
+        if self._file is not None:
+            self._file.flush()
 
     def close(self) -> None:
         if self._file is None:

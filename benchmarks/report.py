@@ -371,6 +371,15 @@ def _rows(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     return sections
 
 
+def _notes(results: dict) -> list[str]:
+    notes = [f"{t['target']}: {t['note']}" for t in results["targets"] if t.get("note")]
+    loads = [run["load"][0] for run in results["runs"] if run.get("load")]
+    if loads:
+        notes.append(f"1-minute load average during the run: {min(loads):.2f} to "
+                     f"{max(loads):.2f} on {results['meta']['machine']['cores']} cores")
+    return notes
+
+
 def _peer_order(peer: str) -> tuple:
     order = ["atcp", "quic", "tcp", "udp"]
     transport, _, loop = peer.partition("/")
@@ -394,6 +403,7 @@ def table(results: dict) -> str:
         lines += ["", title, "  ".join(h.ljust(w) for h, w in zip(header, widths)),
                   "  ".join("-" * w for w in widths)]
         lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines += [""] + [f"- {note}" for note in _notes(results)]
     problems = results["summary"]["problems"]
     if problems:
         lines += ["", "Runs that did not complete:"]
@@ -407,6 +417,7 @@ def markdown(results: dict) -> str:
         lines += ["", f"**{title}**", "", "| " + " | ".join(header) + " |",
                   "|" + "|".join("---" for _ in header) + "|"]
         lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += [""] + [f"- {note}" for note in _notes(results)]
     problems = results["summary"]["problems"]
     if problems:
         lines += ["", "Runs that did not complete:", ""]

@@ -86,8 +86,8 @@ FULL = Plan(
     loopback_size=32 << 20,
     loopback_peers=(ATCP, ATCP_UV, QUIC, QUIC_UV, TCP, TCP_UV, UDP, UDP_UV),
     echo_peers=(ATCP, ATCP_UV, QUIC, QUIC_UV, TCP, TCP_UV, UDP, UDP_UV),
-    echo_duration=5.0,
-    repeats=3,
+    echo_duration=3.0,
+    repeats=5,
     grid_size=32 << 20,
     grid_losses=(0.0, 0.001, 0.01, 0.02, 0.05),
     grid_rtts=(0.0, 0.02),
@@ -188,15 +188,17 @@ def build_tasks(plan: Plan) -> list[Task]:
     def add(label, fn, **meta):
         tasks.append(Task(label, fn, meta))
 
-    for peer in plan.loopback_peers:
-        for rep in range(plan.repeats):
+    # Repeats go round the peers in turn, so a busy spell on the machine (other jobs) falls
+    # on several peers rather than on all the runs of one.
+    for rep in range(plan.repeats):
+        for peer in plan.loopback_peers:
             spec = {"transport": peer.transport, "loop": peer.loop, "scenario": "bulk",
                     "size": plan.loopback_size}
             add(f"loopback bulk {peer.label} #{rep + 1}",
                 _pair_runner(spec, None, plan.budget), kind="bulk", path="loopback",
                 peer=peer.key, transport=peer.transport, repeat=rep, size=plan.loopback_size)
-    for peer in plan.echo_peers:
-        for rep in range(plan.repeats):
+    for rep in range(plan.repeats):
+        for peer in plan.echo_peers:
             spec = {"transport": peer.transport, "loop": peer.loop, "scenario": "echo",
                     "duration": plan.echo_duration, "msg": 64}
             add(f"loopback echo {peer.label} #{rep + 1}",
@@ -296,6 +298,21 @@ def _machine() -> dict:
             "kernel": platform.release(), "system": platform.system(), **versions}
 
 
+def _source_state() -> dict:
+    """Which atcp code was measured: the commit, and the files changed since (others may be
+    editing the working tree while the suite runs)."""
+    import subprocess
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=harness.ROOT,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--", "atcp"],
+                                cwd=harness.ROOT, capture_output=True, text=True,
+                                timeout=10).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": head, "uncommitted_atcp_files": [line[3:] for line in status]}
+
+
 def _loadavg() -> list[float] | None:
     try:
         return list(os.getloadavg())
@@ -341,6 +358,7 @@ def run(plan: Plan, only: str | None = None) -> dict:
     started = time.monotonic()
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "mode": plan.name, "machine": _machine(), "load_before": _loadavg(),
+            "source": _source_state(),
             "plan": {k: (v if not isinstance(v, tuple) else
                          [p.key if isinstance(p, Peer) else p for p in v])
                      for k, v in dataclasses.asdict(plan).items()}}
@@ -349,7 +367,7 @@ def run(plan: Plan, only: str | None = None) -> dict:
     try:
         for task in tasks:
             progress.start(task.label)
-            entry = {"label": task.label, **task.meta}
+            entry = {"label": task.label, **task.meta, "load": _loadavg()}
             reason = _skip_reason(task, atcp_missing, quic_missing)
             if reason:
                 entry["skipped"] = reason

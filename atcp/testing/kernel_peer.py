@@ -114,11 +114,26 @@ def unavailable_reason() -> str | None:
         return "the kernel peer needs Linux (network namespaces and TUN devices)"
     if os.geteuid() != 0:
         return "the kernel peer needs root (CAP_NET_ADMIN to make a namespace and a TUN)"
+    missing = [name for name, bit in (("CAP_NET_ADMIN", 12), ("CAP_SYS_ADMIN", 21))
+               if not _effective_caps() >> bit & 1]
+    if missing:
+        return f"the kernel peer needs {' and '.join(missing)} (root has them dropped here)"
     if not os.path.exists("/dev/net/tun"):
         return "the kernel peer needs /dev/net/tun (load the tun module)"
     if shutil.which("ip") is None:
         return "the kernel peer needs iproute2's `ip` command"
     return None
+
+
+def _effective_caps() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
 
 
 def tcp_state(sock: socket.socket) -> str:
@@ -337,8 +352,7 @@ class Gateway:
         os.set_blocking(tun_fd, False)
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            self._udp.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _SOCKET_BUFFER)
-            self._udp.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, _SOCKET_BUFFER)
+            _raise_buffers(self._udp)
             self._udp.bind(("127.0.0.1", port))
         except BaseException:
             self._udp.close()
@@ -558,6 +572,17 @@ class Gateway:
     def _capture(self, src: bytes, dst: bytes, segment: bytes) -> None:
         self._ident = (self._ident + 1) & 0xFFFF
         self._pcap.write_packet(ipv4_packet(src, dst, segment, self._ident), time.time())
+
+
+def _raise_buffers(sock: socket.socket) -> None:
+    """Large socket buffers, so bursts at loopback speed are not dropped (the *FORCE
+    options need CAP_NET_ADMIN; without it the kernel caps SO_RCVBUF at rmem_max)."""
+    for forced, plain in ((_SO_RCVBUFFORCE, socket.SO_RCVBUF),
+                          (_SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, forced, _SOCKET_BUFFER)
+        except PermissionError:
+            sock.setsockopt(socket.SOL_SOCKET, plain, _SOCKET_BUFFER)
 
 
 def _tcp_of(packet: bytes) -> bytes | None:

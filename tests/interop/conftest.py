@@ -16,6 +16,7 @@ import re
 import pytest
 
 from atcp.testing.kernel_peer import KernelPeer, unavailable_reason
+from atcp.testing.tshark import find_tshark
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -68,3 +69,12 @@ def kernel_peer(request):
         peer.check()
     finally:
         peer.close()
+
+
+@pytest.fixture(scope="session")
+def tshark() -> str:
+    """tshark's path (``.ci/run`` installs it from Debian's packages)."""
+    path = find_tshark()
+    if path is None:
+        _skip_or_fail("tshark is not installed (Debian: apt-get install tshark)")
+    return path

@@ -20,6 +20,7 @@ import atcp
 from atcp.core.states import State
 from atcp.testing.kernel_peer import (ATCP_IP, TO_ATCP, TO_KERNEL, GatewayImpairment, tcp_state,
                                       tcp_info_retransmits)
+from atcp.testing.tshark import frames, problems, resent
 from atcp.wire import ACK, FIN, RST, SYN
 
 pytestmark = pytest.mark.asyncio
@@ -181,22 +182,30 @@ async def test_four_mib_each_way(kernel_peer, opener, options):
 
 
 @pytest.mark.parametrize("opener", list(OPENERS))
-async def test_four_mib_each_way_with_loss_and_reordering(kernel_peer, opener):
+async def test_four_mib_each_way_with_loss_and_reordering(kernel_peer, opener, tshark,
+                                                          tmp_path):
     kp = kernel_peer
     kp.gateway.set_impairment(GatewayImpairment(loss=0.02, reorder=0.02, seed=11))
-    pair = await OPENERS[opener](kp)
+    capture = tmp_path / "atcp.pcap"
+    pair = await OPENERS[opener](kp, atcp.Config(pcap_path=str(capture)))
     try:
         await exchange(pair, TRANSFER, seed=5)
-        info = pair.writer.get_extra_info("tcp_info")
         kernel_rexmits = tcp_info_retransmits(pair.ksock)
     finally:
         await pair.close()
+    conn = pair.conn
+    pair.writer.transport.endpoint.pcap.flush()
     stats = kp.gateway.stats
     # The impairment really happened both ways, and both TCPs repaired it.
     for direction in (TO_ATCP, TO_KERNEL):
         assert stats[f"{direction}_lost"] > 10 and stats[f"{direction}_reordered"] > 10
-    assert info.retransmits > 0 and kernel_rexmits > 0
+    assert conn.retransmits > 0 and kernel_rexmits > 0
     assert_clean_path(kp)
+    # atcp's own capture reads as clean TCP, and Wireshark flags as resent by atcp exactly
+    # the segments atcp counted as retransmissions.
+    rows = frames(tshark, capture)
+    assert rows and problems(rows) == []
+    assert len(resent(rows, conn.local_port)) == conn.retransmits
 
 
 # ---------------------------------------------------------------------------- resets

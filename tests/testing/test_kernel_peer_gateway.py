@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
+import time
 
 import pytest
 
@@ -75,6 +76,10 @@ def test_atcp_segment_reaches_the_kernel_as_ipv4_with_checksums(rig):
     assert internet_checksum(packet[:20]) == 0
     assert pseudo_sum_ok(packet)
     assert parse(packet[20:]) == seg
+    for _ in range(200):          # counted just after the write the kernel read
+        if gateway.stats[f"{TO_KERNEL}_forwarded"]:
+            break
+        time.sleep(0.005)
     assert gateway.stats[f"{TO_KERNEL}_forwarded"] == 1
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import subprocess
 
 import pytest
 
@@ -20,6 +18,7 @@ from atcp.core.stack import Stack
 from atcp.core.states import State
 from atcp.pcap import PcapWriter
 from atcp.testing.link import Link
+from atcp.testing.tshark import find_tshark, frames, problems, resent
 
 EPOCH = 1_700_000_000.0   # pcap timestamps: the fake clock, placed in 2023
 ADDR_A = ("10.0.0.1", 5000)
@@ -29,7 +28,7 @@ PORT = 47000              # not a well-known port, so no application dissector g
 
 @pytest.fixture(scope="module")
 def tshark() -> str:
-    path = shutil.which("tshark")
+    path = find_tshark()
     if path is None:
         reason = "tshark is not installed (Debian: apt-get install tshark)"
         if os.environ.get("CI") == "true":
@@ -90,49 +89,6 @@ def lossy_transfer(path, size: int, loss: float, seed: int):
     return client
 
 
-#: What the tests read of every frame (one tshark run per capture: it is slow to start).
-FIELDS = ("ip.src", "ip.dst", "ip.proto", "ip.checksum.status", "tcp.srcport", "tcp.dstport",
-          "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.reset",
-          "tcp.checksum.status", "_ws.malformed", "_ws.expert.severity",
-          "tcp.analysis.retransmission", "tcp.analysis.out_of_order")
-# Wireshark's expert severity for errors (PI_ERROR); warnings and notes are below it.
-_ERROR_SEVERITY = 0x00800000
-
-
-def frames(tshark: str, path) -> list[dict[str, str]]:
-    """Every frame of the capture as tshark dissects it, with checksum validation on."""
-    cmd = [tshark, "-n", "-r", str(path), "-o", "tcp.check_checksum:TRUE",
-           "-o", "ip.check_checksum:TRUE", "-o", "tcp.analyze_sequence_numbers:TRUE",
-           "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]
-    for name in FIELDS:
-        cmd += ["-e", name]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
-    return [dict(zip(FIELDS, line.split("\t"))) for line in out.splitlines()]
-
-
-def assert_clean_tcp(rows: list[dict[str, str]]) -> None:
-    """Every frame is TCP over IPv4, none is malformed or an error, checksums verify."""
-    assert rows
-    for row in rows:
-        assert row["ip.proto"] == "6" and row["tcp.srcport"], row
-        assert row["_ws.malformed"] == "", row
-        severities = [int(v, 0) for v in row["_ws.expert.severity"].split(",") if v]
-        assert all(v < _ERROR_SEVERITY for v in severities), row
-        assert row["tcp.checksum.status"] == "1", row          # 1: good
-        assert row["ip.checksum.status"] == "1", row
-
-
-def resent(rows, port: int, *, sent_from: bool = True) -> list[dict[str, str]]:
-    """Non-SYN segments from (or, with ``sent_from=False``, to) TCP port ``port`` that
-    Wireshark flags as retransmissions (fast ones included) or out-of-order. At a sender a
-    segment is out of order only because it is resent: Wireshark calls a resend
-    "out-of-order" when it comes within about an RTT of the highest segment sent (as
-    NewReno's partial-ACK resends do)."""
-    return [r for r in rows
-            if (r["tcp.srcport"] == str(port)) == sent_from and r["tcp.flags.syn"] != "1"
-            and (r["tcp.analysis.retransmission"] or r["tcp.analysis.out_of_order"])]
-
-
 def test_lossy_capture_decodes_as_tcp_and_flags_atcps_retransmissions(tshark, tmp_path):
     path = tmp_path / "lossy.pcap"
     client = lossy_transfer(path, 300_000, loss=0.05, seed=1)
@@ -140,7 +96,7 @@ def test_lossy_capture_decodes_as_tcp_and_flags_atcps_retransmissions(tshark, tm
 
     rows = frames(tshark, path)
     assert len(rows) > 300
-    assert_clean_tcp(rows)
+    assert rows and problems(rows) == []
     assert {r["ip.src"] for r in rows} == {ADDR_A[0], ADDR_B[0]}
     # The handshake and the FIN exchange appear as Wireshark expects them.
     assert [r["tcp.flags.ack"] for r in rows if r["tcp.flags.syn"] == "1"] == ["0", "1"]
@@ -166,7 +122,7 @@ def test_reset_shows_as_reset(tshark, tmp_path):
         a.connect(ADDR_B, PORT + 1, link.now)      # nobody listens there: RST,ACK
         link.run(until=3.0)
     rows = frames(tshark, path)
-    assert_clean_tcp(rows)
+    assert rows and problems(rows) == []
     resets = [(r["tcp.srcport"], r["tcp.flags.ack"]) for r in rows
               if r["tcp.flags.reset"] == "1"]
     # atcp's abort (<SEQ=SND.NXT><CTL=RST>), then B's RST,ACK for a SYN to a closed port.
@@ -210,7 +166,7 @@ async def test_endpoint_capture_of_a_lossy_transfer(tshark, tmp_path):
     assert conn.retransmits > 5
 
     rows = frames(tshark, path)
-    assert_clean_tcp(rows)
+    assert rows and problems(rows) == []
     assert all((r["ip.src"], r["ip.dst"]) == ("127.0.0.1", "127.0.0.1") for r in rows)
     assert {(r["tcp.srcport"], r["tcp.dstport"]) for r in rows} == {
         (str(conn.local_port), str(port)), (str(port), str(conn.local_port))}
