@@ -79,6 +79,16 @@ class Config:
     backlog: int = 128
     #: Initial congestion window in segments (RFC 6928 allows 10).
     initial_window: int = 10
+    #: Congestion control (`atcp.core.congestion`): ``"cubic"`` (RFC 9438, with HyStart++
+    #: of RFC 9406), ``"newreno"`` (RFC 5681), or a `CongestionControl` subclass.
+    congestion: str | type = "cubic"
+    #: RACK-TLP (RFC 8985): time-based loss detection and tail loss probes. Used when SACK
+    #: is negotiated; without it, loss is detected by three duplicate ACKs (RFC 5681).
+    rack_tlp: bool = True
+    #: Pace transmissions over the round trip at the congestion controller's rate, in
+    #: bursts of about a millisecond (the timer granularity), instead of sending whole
+    #: windows back to back.
+    pacing: bool = True
     #: Record every segment the endpoint sends and receives to this pcap file (truncated
     #: when the endpoint opens), as IP packets Wireshark reads as TCP: see `atcp.pcap`.
     #: Endpoint-wide: a per-connection config's value is ignored. None: no capture.
@@ -115,6 +125,8 @@ class Config:
             raise TypeError(f"Config.pcap_path must be a path or None, not {self.pcap_path!r}")
         if self.window_scale is not None and not 0 <= self.window_scale <= 14:
             raise ValueError("Config.window_scale must be in 0..14 (RFC 7323 2.3)")
+        from .core.congestion import resolve
+        resolve(self.congestion)   # a bad name or class fails here, not at connect time
 
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed (and checked again)."""

@@ -30,8 +30,8 @@ and start the atcp server on 127.0.0.1 at the port the kernel client connects to
 
 The gateway drops, duplicates, delays and reorders packets with a seeded RNG
 (`GatewayImpairment`, either direction or both); `Gateway.drop_when` drops chosen segments
-(e.g. atcp's final ACK, once).
-Kernel-side sockets are made inside the namespace by `Namespace.socket`, on a worker thread
+(e.g. atcp's final ACK, once), and every segment is logged (`Gateway.records`). Kernel-side
+sockets are made inside the namespace by `Namespace.socket`, on a worker thread
 that has ``setns()``-ed into it; they can be used from any thread or the event loop.
 
 Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN), ``/dev/net/tun`` and iproute2's ``ip``;
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
-import errno
 import fcntl
 import heapq
 import itertools
@@ -53,6 +52,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..pcap import PcapWriter, ipv4_packet
-from ..wire import ACK, FIN, RST, SYN, MalformedSegment, Segment, parse
+from ..wire import FIN, RST, SYN, MalformedSegment, Segment, parse
 
 __all__ = [
     "KERNEL_IP",
@@ -72,8 +72,12 @@ __all__ = [
     "Gateway",
     "KernelPeer",
     "Record",
+    "DropRule",
+    "BASE_SYSCTLS",
     "unavailable_reason",
+    "sweep_stale_namespaces",
     "tcp_state",
+    "tcp_info_retransmits",
     "TCP_STATES",
 ]
 
@@ -99,7 +103,7 @@ TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1",
               5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK",
               10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV"}
 
-#: The sysctls a test starts from (RFC 1323-era defaults of Linux, stated explicitly).
+#: Set in every namespace before tun0 exists; a test's own sysctls come after.
 BASE_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": 1,      # before any link is up: no router solicitations
     "net.ipv6.conf.default.disable_ipv6": 1,
@@ -199,6 +203,7 @@ class Namespace:
         sweep_stale_namespaces()
         self.name = f"{_NS_PREFIX}{os.getpid()}-{next(self._counter)}"
         _ip("netns", "add", self.name)
+        self._added = True
         self._fd: int | None = None
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         try:
@@ -240,7 +245,6 @@ class Namespace:
 
     def python(self, snippet: str, timeout: float = 30) -> str:
         """Run a Python snippet in a child process inside the namespace; return stdout."""
-        import sys
         return self.run(sys.executable, "-c", snippet, timeout=timeout)
 
     def close(self) -> None:
@@ -250,6 +254,8 @@ class Namespace:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._added:
+            self._added = False
             subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=30)
 
     def __enter__(self) -> "Namespace":
@@ -343,7 +349,11 @@ class DropRule:
 
 
 class Gateway:
-    """Forwards between a TUN device and a UDP socket on 127.0.0.1, on its own thread."""
+    """Forwards between a TUN device and a UDP socket on 127.0.0.1, on its own thread.
+
+    ``pcap_path``: also write every packet the gateway delivers (after drops and
+    impairment), both ways, as IPv4 between the virtual addresses.
+    """
 
     def __init__(self, tun_fd: int, port: int = 0,
                  impairment: GatewayImpairment | None = None, pcap_path: str | None = None,

@@ -4,8 +4,8 @@ Each test gets a fresh network namespace with ``tun0`` and a gateway thread; it 
 afterwards. Without root, /dev/net/tun or ``ip``, the tests are skipped with the reason,
 except on CI (``CI == "true"``), where that is a failure: CI runs as root and must run them.
 
-Set ``ATCP_KERNEL_PEER_PCAP_DIR`` to keep, per test, a capture of what crossed the TUN
-(the gateway's view, virtual addresses) for a look in Wireshark.
+Set ``ATCP_KERNEL_PEER_PCAP_DIR`` to keep, per test, a capture of what the gateway delivered
+each way (after its drops and impairment; virtual addresses) for a look in Wireshark.
 """
 
 from __future__ import annotations

@@ -1,0 +1,32 @@
+"""Reno's window rules (RFC 5681 3.1), as used with NewReno loss recovery (RFC 6582).
+
+Slow start adds min(acked, SMSS) per ACK (equation 2), congestion avoidance about one SMSS
+per round trip (equation 3), a loss halves the flight (equation 4). The window only grows
+while the sender actually uses it: an application-limited flow whose flight stays under
+half the window does not earn more (RFC 7661's validated window).
+"""
+
+from __future__ import annotations
+
+from . import CongestionControl
+
+__all__ = ["NewReno"]
+
+
+class NewReno(CongestionControl):
+    name = "newreno"
+
+    def on_ack(self, acked: int, rtt: float | None, now: float, in_flight: int,
+               round_trip: int) -> None:
+        if 2 * in_flight < self.cwnd:
+            return   # not cwnd-limited (RFC 7661)
+        mss = self.mss
+        if self.cwnd < self.ssthresh:
+            self.cwnd += min(acked, mss)
+        else:
+            self.cwnd += max(1, mss * mss // self.cwnd)
+
+    def on_congestion(self, now: float, in_flight: int) -> None:
+        self.save()
+        self.ssthresh = max(in_flight // 2, 2 * self.mss)
+        self.cwnd = self.ssthresh
