@@ -77,6 +77,25 @@ class Config:
     #: Pending connections a listener holds (SYN queue) and accepted ones not yet taken by
     #: the application (accept queue), unless ``listen()`` is given a backlog.
     backlog: int = 128
+    #: Answer a SYN with a SYN cookie (RFC 4987 3.6) instead of dropping it when the
+    #: listener's SYN queue is full or the stack holds ``max_connections``: no state is
+    #: kept until the client's ACK returns the cookie (`atcp.core.syncookies`).
+    syncookies: bool = True
+    #: Answer every SYN with a cookie, keeping no SYN-RECEIVED state at all (FreeBSD's
+    #: net.inet.tcp.syncookies_only).
+    syncookies_only: bool = False
+    #: Connections one stack (one UDP socket) holds, in any state but TIME-WAIT. At the
+    #: cap, ``connect()`` fails with EMFILE and a SYN to a listener is answered with a
+    #: cookie (or dropped, with ``syncookies`` off); a cookie ACK is dropped while the
+    #: stack is still full.
+    max_connections: int = 16384
+    #: TIME-WAIT records one stack holds. When full, the oldest record is recycled to make
+    #: room (its 2*MSL cut short, as FreeBSD does at net.inet.tcp.maxtcptw).
+    max_time_wait: int = 16384
+    #: Separate runs of out-of-order data one connection holds for reassembly; a segment
+    #: that would need more is dropped (and sent again by the peer). The bytes held are
+    #: already bounded by the receive window.
+    max_out_of_order: int = 1024
     #: Initial congestion window in segments (RFC 6928 allows 10).
     initial_window: int = 10
     #: Congestion control (`atcp.core.congestion`): ``"cubic"`` (RFC 9438, with HyStart++
@@ -108,7 +127,8 @@ class Config:
         if not self.rto_min <= self.rto_initial <= self.rto_max:
             raise ValueError("Config needs rto_min <= rto_initial <= rto_max")
         for name in ("recv_buffer", "send_buffer", "syn_retries", "data_retries",
-                     "challenge_ack_limit", "keepalive_probes", "backlog", "initial_window"):
+                     "challenge_ack_limit", "keepalive_probes", "backlog", "initial_window",
+                     "max_connections", "max_time_wait", "max_out_of_order"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"Config.{name} must be an int, not {value!r}")

@@ -21,7 +21,10 @@ time_wait_expired      debug
 time_wait_fin_reacked  info    the peer's FIN came again and was ACKed again (3.10.7.4)
 retransmit             debug   seq, length
 rto_expired            info    rto (the backed-off timeout), backoff, retries, syn
-fast_recovery          info    ssthresh, recover: three duplicate ACKs (RFC 5681, 6582)
+fast_recovery          info    ssthresh, recover: a loss detected by RACK or duplicate ACKs
+                               (RFC 8985, 6675, 5681, 6582)
+loss_probe             debug   retransmission: a tail loss probe went out (RFC 8985 7)
+spurious_undo          info    detected_by, cwnd: a loss episode undone (RFC 3522, 2883)
 zero_window_probe      debug   backoff
 rst_sent               info    rule: the RFC rule that produced it
 rst_received           info    verdict: reset, challenge or drop (RFC 5961 3.2); refused
@@ -44,6 +47,7 @@ _LEVELS = {
     "time_wait_entered": "debug",
     "time_wait_expired": "debug",
     "retransmit": "debug",
+    "loss_probe": "debug",
     "zero_window_probe": "debug",
     "send_dropped": "warning",
 }

@@ -4,7 +4,8 @@ from .api import create_connection, create_server
 from .endpoint import Endpoint
 from .server import Server
 from .streams import open_connection, start_server
+from .tls import start_tls
 from .transport import Transport
 
 __all__ = ["create_connection", "create_server", "open_connection", "start_server",
-           "Endpoint", "Server", "Transport"]
+           "start_tls", "Endpoint", "Server", "Transport"]

@@ -14,11 +14,14 @@ old one's TIME-WAIT is over.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
+import ssl as _ssl
 from collections.abc import Callable, Iterable
 
 from ..config import Config
 from ..impair import Impairment
+from . import tls
 from .endpoint import Endpoint, normalize_addr, open_udp_socket
 from .server import Server
 
@@ -29,7 +32,11 @@ async def create_connection(protocol_factory: Callable[[], asyncio.BaseProtocol]
                             port: int, *, tcp_port: int | None = None, local_addr=None,
                             local_tcp_port: int | None = None, family: int = 0,
                             config: Config | None = None,
-                            impairment: Impairment | None = None):
+                            impairment: Impairment | None = None,
+                            ssl: _ssl.SSLContext | bool | None = None,
+                            server_hostname: str | None = None,
+                            ssl_handshake_timeout: float | None = None,
+                            ssl_shutdown_timeout: float | None = None):
     """Open a connection to UDP ``host:port``, TCP port ``tcp_port`` (default ``port``).
 
     Returns ``(transport, protocol)`` once the connection is ESTABLISHED, like
@@ -37,9 +44,43 @@ async def create_connection(protocol_factory: Callable[[], asyncio.BaseProtocol]
     SYN (no listener on that TCP port) or the host reports the UDP port unreachable, and
     TimeoutError (errno ETIMEDOUT) when ``config.syn_retries`` SYNs go unanswered. When the
     name resolves to several addresses they are tried in turn, as asyncio does.
+
+    ``ssl`` (an `ssl.SSLContext`, or True for the system's default context) runs TLS over
+    the connection (`atcp.aio.tls`): the returned transport is then the TLS transport, and
+    the protocol's ``connection_made`` comes after the handshake. The server's certificate
+    is checked against ``server_hostname`` (default ``host``; ``""`` skips the name check);
+    a failed check raises `ssl.SSLCertVerificationError`. ``ssl_handshake_timeout`` and
+    ``ssl_shutdown_timeout`` are as in asyncio (60 s and 30 s by default).
     """
     if not callable(protocol_factory):
         raise TypeError("protocol_factory must be callable")
+    hostname = tls.check_client_options(host, ssl, server_hostname, ssl_handshake_timeout,
+                                        ssl_shutdown_timeout)
+    plain = dict(tcp_port=tcp_port, local_addr=local_addr, local_tcp_port=local_tcp_port,
+                 family=family, config=config, impairment=impairment)
+    if not ssl:
+        return await _open(protocol_factory, host, port, **plain)
+    placeholder = tls.Placeholder()
+    transport, _ = await _open(lambda: placeholder, host, port, **plain)
+    try:
+        protocol = protocol_factory()
+        if placeholder.is_lost or transport.is_closing():
+            raise placeholder.lost or ConnectionResetError(
+                errno.ECONNRESET, "Connection reset by peer")
+        tls_transport = await tls.start_tls(
+            transport, protocol, tls.client_context(ssl, hostname),
+            server_hostname=hostname or None, ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout)
+    except BaseException:
+        transport.abort()
+        raise
+    protocol.connection_made(tls_transport)
+    return tls_transport, protocol
+
+
+async def _open(protocol_factory, host, port, *, tcp_port, local_addr, local_tcp_port,
+                family, config, impairment):
+    """The clear-text connection of `create_connection`."""
     _check_host(host, required=True)
     _check_port(port, "port", zero_ok=False)
     if tcp_port is not None:
@@ -99,7 +140,9 @@ async def create_server(protocol_factory: Callable[[], asyncio.BaseProtocol],
                         flags: int = socket.AI_PASSIVE, backlog: int | None = None,
                         config: Config | None = None, impairment: Impairment | None = None,
                         reuse_address: bool | None = None, reuse_port: bool | None = None,
-                        start_serving: bool = True) -> Server:
+                        start_serving: bool = True, ssl: _ssl.SSLContext | None = None,
+                        ssl_handshake_timeout: float | None = None,
+                        ssl_shutdown_timeout: float | None = None) -> Server:
     """Listen on UDP ``host:port`` (every address ``host`` resolves to; all interfaces if
     None), TCP port ``tcp_port`` (default: the bound UDP port, so ``port=0`` works).
 
@@ -107,9 +150,17 @@ async def create_server(protocol_factory: Callable[[], asyncio.BaseProtocol],
     plus the accept queue (default ``config.backlog``). ``reuse_address`` is accepted for
     compatibility and has no effect: a UDP socket has no TIME-WAIT of its own to reuse.
     ``reuse_port`` sets SO_REUSEPORT.
+
+    ``ssl`` (an `ssl.SSLContext` with the server's certificate) runs TLS on every accepted
+    connection: a protocol gets ``connection_made`` with the TLS transport once its
+    handshake is done; a client that fails the handshake is dropped without a word.
     """
     if not callable(protocol_factory):
         raise TypeError("protocol_factory must be callable")
+    tls.check_server_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if ssl is not None:
+        protocol_factory = tls.server_factory(protocol_factory, ssl, ssl_handshake_timeout,
+                                              ssl_shutdown_timeout)
     if port is None:
         port = 0
     _check_port(port, "port", zero_ok=True)

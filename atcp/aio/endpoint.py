@@ -182,8 +182,9 @@ class Endpoint:
         self._fd = sock.fileno()
         loop.add_reader(self._fd, self._on_readable)
         # If the loop is closed with the endpoint still open (a client lingering in
-        # TIME-WAIT), the socket is closed when the endpoint is collected, quietly.
-        self._finalizer = weakref.finalize(self, sock.close)
+        # TIME-WAIT), the socket is closed when the endpoint is collected (or at exit),
+        # quietly, and the capture is flushed and closed rather than lost.
+        self._finalizer = weakref.finalize(self, _release, sock, self.pcap)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self._live)} transports"
@@ -551,6 +552,12 @@ class Endpoint:
             self.pcap.close()
         if log.is_enabled():
             log.emit("endpoint_closed", local=self._label)
+
+
+def _release(sock: socket.socket, pcap: PcapWriter | None) -> None:
+    sock.close()
+    if pcap is not None:
+        pcap.close()
 
 
 def _format_addr(addr) -> str:

@@ -7,6 +7,9 @@ They return asyncio's own `StreamReader`, `StreamWriter` and a `Server`, built w
 ``drain()`` waits while the connection's send buffer is full and the transport holds more
 than its high-water mark above it, and a reader that stops reading closes the TCP window,
 so a writer facing a reader that does not read stops with bounded memory on both sides.
+
+With ``ssl=`` (and ``server_hostname=``, ``ssl_handshake_timeout=``) the streams run over
+TLS, as with asyncio's own functions; see `create_connection` and `create_server`.
 """
 
 from __future__ import annotations

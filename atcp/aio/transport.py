@@ -25,6 +25,10 @@ unchanged. The differences come from where the buffers are:
   (ConnectionResetError, TimeoutError...), which asyncio's streams then raise from reads
   and ``drain()``.
 
+Protocols may be plain or buffered (`asyncio.BufferedProtocol`: data is copied into the
+buffers they lend), and ``loop.start_tls`` accepts the transport, which is how TLS runs over
+atcp (`atcp.aio.tls`).
+
 ``get_extra_info``: "peername" and "sockname" are UDP addresses (the peer's, the local
 endpoint's); "socket" is None, because the UDP socket is shared by many connections and is
 not a TCP socket (options like TCP_NODELAY do not apply to it); "udp_socket" gives it (an
@@ -54,11 +58,17 @@ _LOST_WRITES_WARNING = 5
 class Transport(asyncio.Transport):
     """A TCP connection carried over UDP, with the `asyncio.Transport` interface."""
 
+    #: ``loop.start_tls`` accepts the transport: it honours pause_reading() at once,
+    #: set_protocol(), buffered protocols and ``_force_close`` (see `atcp.aio.tls`).
+    _start_tls_compatible = True
+
     def __init__(self, endpoint, conn, protocol, server=None) -> None:
         super().__init__()
         self._endpoint = endpoint
         self._conn = conn
         self._protocol = protocol
+        self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        self._forced: BaseException | None = None   # the error given to _force_close()
         self._server = server
         self._queue: collections.deque[memoryview] = collections.deque()
         self._queued = 0
@@ -112,6 +122,7 @@ class Transport(asyncio.Transport):
     # ------------------------------------------------------------------ protocol
     def set_protocol(self, protocol) -> None:
         self._protocol = protocol
+        self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
 
     def get_protocol(self):
         return self._protocol
@@ -177,8 +188,39 @@ class Transport(asyncio.Transport):
         if self._reading_paused or self._closing or self._lost:
             return
         data = self._conn.read(-1, monotonic())
-        if data:
+        if not data:
+            return
+        if self._buffered:
+            self._feed_buffered(data)
+        else:
             self._call("data_received", data)
+
+    def _feed_buffered(self, data: bytes) -> None:
+        """Hand data to a `BufferedProtocol` (asyncio's TLS layer is one) through the
+        buffers it lends with ``get_buffer``, as many as it takes."""
+        view = memoryview(data)
+        protocol = self._protocol
+        try:
+            while view:
+                buf = protocol.get_buffer(len(view))
+                n = min(len(buf), len(view))
+                if not n:
+                    raise RuntimeError("get_buffer() returned an empty buffer")
+                buf[:n] = view[:n]
+                protocol.buffer_updated(n)
+                view = view[n:]
+                if self._lost:
+                    return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._endpoint.loop.call_exception_handler({
+                "message": "Fatal error: protocol.buffer_updated() call failed.",
+                "exception": exc,
+                "transport": self,
+                "protocol": protocol,
+            })
+            self.abort()
 
     def _eof_arrived(self) -> None:
         """EofReceived: after the data before it, ``eof_received()``; a falsy answer closes
@@ -207,6 +249,8 @@ class Transport(asyncio.Transport):
     def _call_connection_lost(self, error) -> None:
         if self._lost:
             return
+        if error is None:
+            error = self._forced
         self._lost = True
         self._closing = True
         self._endpoint._transport_lost(self)
@@ -384,6 +428,15 @@ class Transport(asyncio.Transport):
             return
         self._conn.abort(monotonic())
         self._endpoint._kick()
+
+    def _force_close(self, exc) -> None:
+        """End the connection at once (RST) and report ``exc`` to ``connection_lost``:
+        how asyncio's TLS layer ends a connection whose handshake or shutdown failed."""
+        if self._lost:
+            return
+        if self._forced is None:
+            self._forced = exc
+        self.abort()
 
     def _lose_soon(self) -> None:
         self._endpoint.loop.call_soon(self._call_connection_lost, self._error)

@@ -10,14 +10,22 @@ RFC 9293 3.10.7.4 (first check) accepts a segment when any of it falls in the re
                       or RCV.NXT =< SEG.SEQ+SEG.LEN-1 < RCV.NXT+RCV.WND
 
 RFC 5961 section 5 narrows the ACK field test: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
+PAWS (RFC 7323 5) rejects a segment whose timestamp is older than TS.Recent before the
+window test runs.
+
 The RST-specific rules live in `reset`; TIME-WAIT's in `timewait`.
 """
 
 from __future__ import annotations
 
-from ..wire.seq import seq_add, seq_in_window, seq_le
+from ..wire.seq import seq_add, seq_in_window, seq_le, seq_lt
 
-__all__ = ["segment_acceptable", "ack_acceptable_5961", "ack_in_flight"]
+__all__ = ["segment_acceptable", "ack_acceptable_5961", "ack_in_flight", "paws_rejects",
+           "PAWS_IDLE"]
+
+#: RFC 7323 5.5: after 24 days without a new TS.Recent, the timestamp clock may have
+#: wrapped past half its range, so TS.Recent no longer says what is old.
+PAWS_IDLE = 24 * 86400.0
 
 
 def segment_acceptable(seq: int, seg_len: int, rcv_nxt: int, rcv_wnd: int) -> bool:
@@ -40,3 +48,10 @@ def ack_acceptable_5961(ack: int, snd_una: int, snd_nxt: int, max_snd_wnd: int) 
 def ack_in_flight(ack: int, snd_una: int, snd_nxt: int) -> bool:
     """SND.UNA < SEG.ACK =< SND.NXT: the ACK acknowledges something we sent."""
     return seq_in_window(ack, seq_add(snd_una, 1), (snd_nxt - snd_una) & 0xFFFFFFFF)
+
+
+def paws_rejects(ts_val: int, ts_recent: int, idle: float) -> bool:
+    """RFC 7323 5.3 R1: SEG.TSval < TS.Recent (modulo 2**32) while TS.Recent is valid,
+    that is, was set less than 24 days (``idle`` seconds) ago. RSTs are never tested
+    (the caller's business): RFC 7323 5.3 exempts them."""
+    return seq_lt(ts_val, ts_recent) and idle <= PAWS_IDLE

@@ -99,15 +99,20 @@ class Reassembly:
 
     Holds non-overlapping runs sorted by stream offset. A byte already held, or already
     delivered, is never stored twice; the caller trims incoming data to the receive window
-    first, so the total held stays under the receive buffer's size.
+    first, so the total held stays under the receive buffer's size. At most ``max_runs``
+    runs are held (``Config.max_out_of_order``): a peer sending tiny scattered segments
+    would otherwise make the bookkeeping cost many times the data. What does not fit is
+    not kept; the peer sends it again.
     """
 
-    __slots__ = ("_starts", "_runs", "held")
+    __slots__ = ("_starts", "_runs", "held", "max_runs", "refused")
 
-    def __init__(self) -> None:
+    def __init__(self, max_runs: int | None = None) -> None:
         self._starts: list[int] = []
         self._runs: list[bytes] = []
         self.held = 0
+        self.max_runs = max_runs
+        self.refused = 0   # pieces not kept because ``max_runs`` were held
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -127,6 +132,9 @@ class Reassembly:
         i += 1
         # Fill the gaps between the runs that follow, up to the end of the new data.
         while start < end:
+            if self.max_runs is not None and len(self._starts) >= self.max_runs:
+                self.refused += 1
+                break
             if i < len(self._starts) and self._starts[i] < end:
                 gap_end = self._starts[i]
                 if gap_end > start:

@@ -7,22 +7,30 @@ A `Connection` is driven from outside by three kinds of input, each with the cur
 * ``segment_arrives(seg, now)``: RFC 9293 3.10.7, checked in the RFC's order (sequence
   number, RST, SYN, ACK, text, FIN). SYN-SENT has its own path (3.10.7.3).
 * application calls (``send``, ``read``, ``shutdown``, ``close``, ``abort``): 3.10.1-3.10.5.
-* ``on_timer(now)``: retransmission, delayed ACK, persist, keep-alive and FIN-WAIT-2 timers,
-  whose deadlines are plain attributes (``t_rexmt`` ...). The owning `Stack` keeps the
-  connection in its timing wheel at its earliest deadline; moving a deadline later (as every
-  ACK does to the retransmission timer) is a field write, and the wheel catches up lazily.
+* ``on_timer(now)``: retransmission, delayed ACK, persist, keep-alive, FIN-WAIT-2, RACK
+  reordering, tail loss probe and pacing timers, whose deadlines are plain attributes
+  (``t_rexmt`` ...). The owning `Stack` keeps the connection in its timing wheel at its
+  earliest deadline; moving a deadline later (as every ACK does to the retransmission
+  timer) is a field write, and the wheel catches up lazily.
 
 It answers by handing segments to its `Stack` (``stack._emit``) and posting events. It never
 reads a clock, touches a socket or imports asyncio.
 
 Variables keep the RFC's names: ``snd_una`` is SND.UNA, ``rcv_nxt`` is RCV.NXT, and so on.
-``snd_nxt`` is SND.NXT, the highest sequence number sent so far plus one; after a
-retransmission timeout, ``snd_resend`` walks again from SND.UNA up to it (go-back-N), so every
-RFC test that names SND.NXT uses ``snd_nxt`` unchanged.
+``snd_nxt`` is SND.NXT, the highest sequence number sent so far plus one; retransmissions
+never move it.
 
 Data is held in stream offsets (`buffers`): offset 0 is the first byte after the SYN.
-The rules for RSTs live in `reset`, the acceptability tests in `acceptance`, TIME-WAIT in
-`timewait` (a connection entering it is replaced by a compact record).
+The rules for RSTs live in `reset`, the acceptability and PAWS tests in `acceptance`,
+TIME-WAIT in `timewait` (a connection entering it is replaced by a compact record).
+
+Sending: every first transmission is recorded in the `recovery.Scoreboard`. An ACK updates
+it (cumulative ACK, SACK blocks), then loss detection marks records lost -- RACK (RFC 8985)
+when SACK is in use, else three duplicate ACKs (RFC 5681, NewReno's RFC 6582) -- and
+``_output`` resends lost records before new data, while what is in flight (RFC 6675's pipe)
+is under the congestion window. How big that window is belongs to the congestion
+controller (`congestion`), which this file only informs; when data leaves is paced
+(`pacing`). The receiver's SACK blocks come from `sack.SackReport`.
 """
 
 from __future__ import annotations
@@ -31,12 +39,16 @@ from ..config import Config
 from ..wire import ACK, FIN, PSH, RST, SYN, NO_OPTIONS, Options, Segment
 from ..wire.seq import MASK, seq_add, seq_ge, seq_gt, seq_le, seq_lt, seq_sub
 from . import events as ev
-from .acceptance import ack_acceptable_5961, ack_in_flight, segment_acceptable
+from .acceptance import ack_acceptable_5961, ack_in_flight, paws_rejects, segment_acceptable
 from .buffers import Reassembly, ReceiveBuffer, SendBuffer
+from .congestion import resolve as resolve_congestion
 from .errors import ProtocolUsageError, refused_error, reset_error, timeout_error
+from .pacing import Pacer
+from .recovery import ACKED, DUPTHRESH, LOST, RETRANS, SACKED, Rack, Scoreboard
 from .reset import (ChallengeAckLimiter, RstVerdict, reset_for_abort, reset_for_bad_ack,
                     reset_for_syn_in_window, rst_verdict, syn_sent_accepts_rst)
 from .rto import RtoEstimator
+from .sack import SackReport
 from .states import ALLOWED, SYNCHRONIZED, State
 
 __all__ = ["Connection"]
@@ -48,6 +60,10 @@ _CAN_SEND_DATA = frozenset({S.ESTABLISHED, S.CLOSE_WAIT})
 _FIN_PENDING_STATES = frozenset({S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK})
 _OUTPUT_STATES = frozenset({S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK})
 _RECEIVES_TEXT = frozenset({S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2})
+#: RFC 8985 7.2 WCDelAckT: a lone segment's ACK may wait this long at the receiver.
+_WORST_DELAYED_ACK = 0.2
+_TIMERS = ("t_rexmt", "t_delack", "t_persist", "t_keep", "t_finwait2", "t_reorder",
+           "t_probe", "t_pace")
 
 
 class Connection:
@@ -70,7 +86,6 @@ class Connection:
         self.iss = 0
         self.snd_una = 0
         self.snd_nxt = 0
-        self.snd_resend = 0
         self.snd_wnd = 0
         self.snd_wl1 = 0
         self.snd_wl2 = 0
@@ -89,12 +104,13 @@ class Connection:
         self.offered_scale = config.rcv_wscale() if config.window_scaling else None
         self.ts_enabled = False
         self.ts_recent = 0
+        self.ts_recent_age = now      # when TS.Recent was last set (RFC 7323 5.5)
         self.ts_offset = 0
         self.sack_permitted = False
         # Buffers
         self.sndbuf = SendBuffer(config.send_buffer)
         self.rcvbuf = ReceiveBuffer(config.recv_buffer)
-        self.reasm = Reassembly()
+        self.reasm = Reassembly(config.max_out_of_order)
         self.fin_queued = False       # the application asked to send a FIN
         self.small_end: int | None = None   # end of the last small segment sent (Nagle)
         self.fin_off: int | None = None   # stream offset the FIN occupies once queued
@@ -108,6 +124,9 @@ class Connection:
         self.t_persist: float | None = None
         self.t_keep: float | None = None
         self.t_finwait2: float | None = None
+        self.t_reorder: float | None = None   # RACK reordering window (RFC 8985 6.2 step 6)
+        self.t_probe: float | None = None     # tail loss probe, PTO (RFC 8985 7.2)
+        self.t_pace: float | None = None      # the pacer lets the next segment go
         self.wheel_at: float | None = None
         self.rto = RtoEstimator(config.rto_initial, config.rto_min, config.rto_max)
         self.rexmt_count = 0
@@ -118,12 +137,27 @@ class Connection:
         self.rtt_seq: int | None = None
         self.rtt_time = 0.0
         self.syn_rexmitted = False
-        # Congestion control (RFC 5681 with NewReno, RFC 6582)
-        self.cwnd = 0
-        self.ssthresh = 1 << 30
+        # Congestion control (made once the SMSS is known) and loss recovery
+        self.cc = None
+        self.pacer: Pacer | None = None
+        self.sb = Scoreboard()
+        self.rack = Rack()
+        self.sack_report = SackReport()
         self.dupacks = 0
-        self.in_recovery = False
-        self.recover = 0
+        self.in_recovery = False      # fast recovery (RFC 6675, RFC 6582)
+        self.recover = 0              # RecoveryPoint: no new episode until SND.UNA reaches it
+        self.tlp_end: int | None = None   # TLP.end_seq (a stream offset) of the probe out
+        self.tlp_retrans = False
+        self.undo_marker: int | None = None   # where the episode began, for DSACK undo
+        self.undo_retrans = 0         # its retransmissions not yet reported as duplicates
+        self.eifel: tuple[int, int] | None = None  # (end, TSval) of its first retransmission
+        # Round trips and delivery rate
+        self.round_trips = 0
+        self.round_end = 0
+        self.round_start = now
+        self.round_delivered = 0
+        self.delivered = 0
+        self.delivery_rate = 0.0
         # Delayed ACK (RFC 9293 3.8.6.3)
         self.unacked_segments = 0
         self._ack_owed_now = False
@@ -140,10 +174,25 @@ class Connection:
         self.bytes_retransmitted = 0
         self.dup_segments_in = 0
         self.zero_window_probes = 0
+        self.loss_probes = 0
+        self.spurious_retransmits = 0     # episodes undone (RFC 3522 / DSACK)
+        self.dsacks_in = 0
+        self.paws_rejected = 0
 
     def __repr__(self) -> str:
         return (f"<Connection {self.local_port}->{self.remote!r}:{self.remote_port} "
                 f"{self.state}>")
+
+    @property
+    def cwnd(self) -> int:
+        """The congestion window (RFC 5681), bytes; the initial window before the SYN."""
+        cc = self.cc
+        return cc.cwnd if cc is not None else self.config.initial_window * self.snd_mss
+
+    @property
+    def ssthresh(self) -> int:
+        cc = self.cc
+        return cc.ssthresh if cc is not None else 1 << 30
 
     # ------------------------------------------------------------------ opening
     def open_active(self, iss: int, ts_offset: int, now: float) -> None:
@@ -161,8 +210,21 @@ class Connection:
         self._set_state(S.SYN_RECEIVED)
         self._send_syn(now)
 
+    def open_from_cookie(self, syn: Segment, iss: int, ts_offset: int, now: float) -> None:
+        """A valid SYN cookie returned (`syncookies`): enter SYN-RECEIVED as if ``syn`` had
+        been answered with the SYN,ACK carrying ISS ``iss``, sending nothing; the caller
+        then processes the returning ACK."""
+        self.passive = True
+        self.state = S.LISTEN
+        self._init_send(iss, ts_offset)
+        self._take_syn(syn)
+        self._set_state(S.SYN_RECEIVED)
+        self.snd_nxt = seq_add(iss, 1)
+        self.rcv_adv = seq_add(self.rcv_nxt, min(self.rcvbuf.free(), 65535))
+        self.last_ack_sent = self.rcv_nxt
+
     def _init_send(self, iss: int, ts_offset: int) -> None:
-        self.iss = self.snd_una = self.snd_nxt = self.snd_resend = iss
+        self.iss = self.snd_una = self.snd_nxt = iss
         self.recover = iss   # RFC 6582 3.2 step 1: not 0, which may lie "ahead" of ISS
         self.ts_offset = ts_offset
 
@@ -191,17 +253,26 @@ class Connection:
         if opts.ts_val is not None and cfg.timestamps:
             self.ts_enabled = True
             self.ts_recent = opts.ts_val
+            self.ts_recent_age = self.last_recv
             # RFC 6691: the MSS counts no options, so the 12 bytes of timestamps on every
             # segment come out of the data.
             self.snd_mss = max(_MIN_MSS, self.snd_mss - 12)
         else:
             self.ts_enabled = False
         self.sack_permitted = bool(opts.sack_permitted and cfg.sack)
+        self._new_congestion_control()
         # The window in a SYN is never scaled (RFC 7323 2.2).
         self.snd_wnd = seg.window
         self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
         self.snd_wl1 = seg.seq
         self.snd_wl2 = seg.ack
+
+    def _new_congestion_control(self) -> None:
+        """The controller (RFC 6928 initial window) and the pacer, now that SMSS is known."""
+        cfg = self.config
+        self.cc = resolve_congestion(cfg.congestion)(self.snd_mss, cfg.initial_window,
+                                                     paced=cfg.pacing)
+        self.pacer = Pacer(cfg.initial_window * self.snd_mss) if cfg.pacing else None
 
     def _send_syn(self, now: float) -> None:
         """Send (or resend) our SYN or SYN,ACK, with its options, and arm its timer."""
@@ -350,12 +421,21 @@ class Connection:
                           flags & ~SYN, seg.window, seg.payload, seg.options)
             flags = seg.flags
             seg_len = seg.seg_len
+        if self.ts_enabled and not flags & RST and seg.options.ts_val is not None \
+                and paws_rejects(seg.options.ts_val, self.ts_recent, now - self.ts_recent_age):
+            # RFC 7323 5.3 R1: an old duplicate by its timestamp. ACK it and drop it.
+            self.paws_rejected += 1
+            self.stack.stats["paws_rejected"] += 1
+            self._send_ack(now)
+            return
         if not segment_acceptable(seg.seq, seg_len, self.rcv_nxt, rcv_wnd):
             zero_window_ack = (rcv_wnd == 0 and seg.seq == self.rcv_nxt
                                and not flags & (RST | SYN))
             if not zero_window_ack:
                 if not flags & RST:
                     self.dup_segments_in += 1
+                    if seg.payload and seq_le(seq_add(seg.seq, len(seg.payload)), self.rcv_nxt):
+                        self._report_duplicate(seg.seq, len(seg.payload))
                     self._send_ack(now)
                 return
             # RFC 9293 3.10.7.4: with a zero window, still process the ACK of a segment
@@ -393,10 +473,12 @@ class Connection:
         if st is S.CLOSED:
             return
 
-        # Timestamps (RFC 7323 4.3): remember the newest TSval from an in-window segment.
+        # Timestamps (RFC 7323 4.3, 5.3 R3): remember the newest TSval from an in-window
+        # segment; PAWS let only newer ones through, unless TS.Recent had gone stale.
         if self.ts_enabled and seg.options.ts_val is not None \
                 and seq_le(seg.seq, self.last_ack_sent):
             self.ts_recent = seg.options.ts_val
+            self.ts_recent_age = now
 
         # Seventh: segment text. Eighth: FIN.
         payload = seg.payload
@@ -493,10 +575,11 @@ class Connection:
             # An ACK for something not yet sent (3.10.7.4): ACK, drop.
             self._send_ack(now)
             return False
-        if seq_gt(ack, self.snd_una):
+        advanced = seq_gt(ack, self.snd_una)
+        if advanced:
             self._snd_una_advances(ack, now)
-        elif ack == self.snd_una:
-            self._maybe_dupack(seg, now)
+        if advanced or ack == self.snd_una:
+            self._sender_ack(seg, advanced, now)
         # Send window update (3.10.7.4): only from a segment newer than the last one used.
         if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq
                                               and seq_le(self.snd_wl2, ack)):
@@ -504,9 +587,9 @@ class Connection:
             if self.snd_wnd == 0 and wnd > 0:
                 self.t_persist = None
                 self.persist_backoff = 0
-                # A probe byte this ACK does not cover was refused: resume at SND.UNA now
-                # (no timer runs for it; the persist timer just stopped).
-                self.snd_resend = self.snd_una
+                # A probe byte this ACK does not cover was refused: resend from SND.UNA
+                # now (no timer runs for it; the persist timer just stopped).
+                self.sb.mark_all_lost()
             self.snd_wnd = wnd
             self.snd_wl1 = seg.seq
             self.snd_wl2 = ack
@@ -531,7 +614,7 @@ class Connection:
         return True
 
     def _snd_una_advances(self, ack: int, now: float) -> None:
-        """New data (or our SYN or FIN) was acknowledged."""
+        """New data (or our SYN or FIN) was acknowledged: release it, restart the timer."""
         acked = seq_sub(ack, self.snd_una)
         data_acked = acked
         if self.snd_una == self.iss:
@@ -539,14 +622,13 @@ class Connection:
         if self.fin_off is not None and ack == self._fin_seq_end():
             data_acked -= 1     # so did our FIN
         self.snd_una = ack
-        if seq_lt(self.snd_resend, ack):
-            self.snd_resend = ack
         data_end = self._seq_to_send_off(ack)
         if self.fin_off is not None and data_end > self.fin_off:
             data_end = self.fin_off
         released = self.sndbuf.release(data_end)
         self.bytes_acked += data_acked if data_acked > 0 else 0
-        # RTT sample from a timed, never-retransmitted segment (RFC 6298 3, Karn).
+        # RTT sample from a timed, never-retransmitted segment (RFC 6298 3, Karn); with
+        # timestamps every ACK gives one instead (`_sender_ack`).
         if self.rtt_seq is not None and seq_gt(ack, self.rtt_seq):
             self.rto.sample(now - self.rtt_time)
             self.rtt_seq = None
@@ -556,57 +638,307 @@ class Connection:
             self.t_rexmt = None
         else:
             self._arm_rexmt(now)
-        self._cc_on_ack(ack, max(data_acked, 0), now)
-        self.dupacks = 0
         if released and not self.fin_queued and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
             self.stack._post(ev.SendSpace(self))
 
-    # ------------------------------------------------------------------ congestion control
+    # ------------------------------------------------------------------ loss recovery
     def _flight(self) -> int:
+        """FlightSize (RFC 5681 2): sent and not cumulatively acknowledged."""
         return seq_sub(self.snd_nxt, self.snd_una)
 
-    def _cc_on_ack(self, ack: int, acked: int, now: float) -> None:
-        """RFC 5681 3.1 slow start and congestion avoidance; RFC 6582 NewReno recovery."""
-        mss = self.snd_mss
-        if self.in_recovery:
-            if seq_ge(ack, self.recover):
-                # Full acknowledgment: leave fast recovery (RFC 6582 3.2, step 3).
-                self.in_recovery = False
-                self.cwnd = max(min(self.ssthresh, self._flight() + mss), mss)
-            else:
-                # Partial acknowledgment: resend the next hole, deflate (step 5).
-                self._retransmit_one(now)
-                self.cwnd = max(self.cwnd - acked + mss, mss)
+    def _in_flight(self) -> int:
+        """RFC 6675's pipe: in flight and neither SACKed nor presumed lost. Without SACK,
+        each duplicate ACK stands for one segment that left the network, which is exactly
+        the window inflation of RFC 5681 3.2 and RFC 6582 (and limited transmit, RFC 3042,
+        for the first two)."""
+        sb = self.sb
+        n = sb.out - sb.sacked - sb.lost
+        if self.dupacks and not self.sack_permitted:
+            n -= self.dupacks * self.snd_mss
+            if n < 0:
+                n = 0
+        return n
+
+    def _recovering(self) -> bool:
+        """In fast recovery, or still resending what a retransmission timeout presumed
+        lost (RFC 6675 5.1: no new episode until SND.UNA passes RecoveryPoint)."""
+        return self.in_recovery or seq_lt(self.snd_una, self.recover)
+
+    def _sender_ack(self, seg: Segment, advanced: bool, now: float) -> None:
+        """Everything an acceptable ACK tells the sender (SND.UNA already moved): the
+        scoreboard, RTT, loss detection, recovery, the congestion window, probes."""
+        sb = self.sb
+        cc = self.cc
+        if cc is None or (not advanced and not sb.out):
             return
-        if self.cwnd < self.ssthresh:
-            self.cwnd += min(acked, mss)
+        prior_in_flight = self._in_flight()
+        prior_flight = sb.out
+        una = self._seq_to_send_off(self.snd_una)
+        sb.begin_ack()
+        if advanced:
+            sb.ack(una)
+        opts = seg.options
+        dsack = None
+        if opts.sack and self.sack_permitted:
+            dsack = self._take_sack(opts.sack, una)
+        tsecr = opts.ts_ecr if self.ts_enabled and opts.ts_val is not None else None
+        rtt = None
+        if sb.delivered:
+            rtt = self.rack.update(sb.delivered, now, tsecr, self.ts_offset, self.snd_mss)
+            self.delivered += sb.delivered_bytes
+        if advanced:
+            if tsecr is not None:
+                self._ts_rtt_sample(tsecr, prior_flight, now)
+            self._check_spurious(una, tsecr, now)
+            self._count_round(una, now)
+        if dsack is not None:
+            self._dsack_arrived(dsack, una)
+        if self.tlp_end is not None:
+            self._tlp_ack(una, advanced, dsack, seg, now)
+        self._detect_loss(seg, advanced, una, now)
+        if self.in_recovery and seq_ge(self.snd_una, self.recover):
+            self._end_recovery(now)
+        if sb.delivered_bytes and not self.in_recovery:
+            cc.on_ack(sb.delivered_bytes, rtt, now, prior_in_flight, self.round_trips)
+        if self.state is not S.CLOSED and not self.in_recovery:
+            self._enter_recovery_if_lost(now)
+        if advanced:
+            self._arm_probe(now)
+
+    def _take_sack(self, blocks, una: int) -> tuple[int, int] | None:
+        """Mark what the SACK blocks report (RFC 2018 4); returns the D-SACK block, if the
+        first one is one: below the cumulative ACK or inside the second (RFC 2883 4)."""
+        nxt = self._seq_to_send_off(self.snd_nxt)
+        ranges = []
+        dsack = None
+        for i, (left, right) in enumerate(blocks):
+            lo = self._seq_to_send_off(left)
+            hi = lo + seq_sub(right, left)
+            if hi <= lo:
+                continue
+            if i == 0 and (hi <= una or (len(blocks) > 1 and seq_le(blocks[1][0], left)
+                                         and seq_le(right, blocks[1][1]))):
+                dsack = (lo, hi)
+                continue
+            if lo < una:
+                lo = una
+            if hi > nxt or lo >= hi:
+                continue   # SACKs data never sent, or nothing new: ignore the block
+            ranges.append((lo, hi))
+        if ranges:
+            ranges.sort()
+            self.sb.sack(ranges)
+        return dsack
+
+    def _ts_rtt_sample(self, tsecr: int, flight: int, now: float) -> None:
+        """RFC 7323 4 (RTTM): an RTT sample from every ACK that advances SND.UNA. TSecr
+        names the transmission acknowledged; when that is the one our scoreboard timed,
+        its send time gives the RTT at full resolution instead of the millisecond clock.
+        Samples are weighted by how many an RTT brings (Appendix G)."""
+        rec = self.sb.delivered[0] if self.sb.delivered else None
+        if rec is not None and rec.flags & ACKED and (
+                not rec.flags & RETRANS or not seq_lt(tsecr, self._ts_of(rec.time))):
+            sample = now - rec.time
         else:
-            self.cwnd += max(1, mss * mss // self.cwnd)
+            ms = (self._ts_now(now) - tsecr) & MASK
+            if ms >= 1 << 31:
+                return   # an echo from the future: not ours
+            sample = ms / 1000
+        per_rtt = -(-flight // (2 * self.snd_mss)) if flight > 0 else 1
+        self.rto.sample(sample, per_rtt)
 
-    def _maybe_dupack(self, seg: Segment, now: float) -> None:
-        """RFC 5681 2 duplicate ACK; three start fast retransmit (3.2)."""
-        # Not while the window is closed: those ACKs answer zero-window probes, and a
-        # resend could not go anyway (FreeBSD counts none while its RTO timer is off).
-        if (seg.payload or seg.flags & (SYN | FIN) or self.snd_una == self.snd_nxt
-                or (seg.window << self.snd_scale) != self.snd_wnd or self.snd_wnd == 0):
+    def _count_round(self, una: int, now: float) -> None:
+        """A round trip ends when what was in flight at its start is acknowledged; the
+        bytes delivered over it give the delivery rate shown in `tcp_info`."""
+        if una < self.round_end:
             return
-        self.dupacks += 1
-        mss = self.snd_mss
-        if self.in_recovery:
-            self.cwnd += mss
-        elif self.dupacks == 3 and seq_gt(self.snd_una, self.recover):
-            # RFC 6582 3.2 step 2: only when the ACK covers more than RECOVER.
-            self.ssthresh = max(self._flight() // 2, 2 * mss)
-            self.recover = self.snd_nxt
-            self.in_recovery = True
-            self.stack._note("fast_recovery", self, ssthresh=self.ssthresh, recover=self.recover)
-            self._retransmit_one(now)
-            self.cwnd = self.ssthresh + 3 * mss
+        elapsed = now - self.round_start
+        if elapsed > 0 and self.round_trips:
+            self.delivery_rate = (self.delivered - self.round_delivered) / elapsed
+        self.round_trips += 1
+        self.round_end = self._seq_to_send_off(self.snd_nxt)
+        self.round_start = now
+        self.round_delivered = self.delivered
 
-    def _retransmit_one(self, now: float) -> None:
-        """Resend the segment starting at SND.UNA."""
-        self.rtt_seq = None   # Karn: no RTT sample across a retransmission
-        self._transmit_at(self.snd_una, self.snd_mss, now, retransmit=True)
+    def _detect_loss(self, seg: Segment, advanced: bool, una: int, now: float) -> None:
+        """Mark lost records: RACK with SACK (RFC 8985), else the DupThresh rules of
+        RFC 6675 (with SACK) and RFC 5681/6582 (without)."""
+        sb = self.sb
+        if self.sack_permitted and self.config.rack_tlp:
+            self._rack_detect(now)
+            return
+        if advanced:
+            if self.in_recovery and not self.sack_permitted and seq_lt(self.snd_una, self.recover):
+                # RFC 6582 3.2 step 4, partial ACK: the next hole goes out now; the
+                # duplicate ACKs it covered no longer count as segments gone.
+                self.dupacks = max(0, self.dupacks - sb.delivered_bytes // self.snd_mss)
+                self._retransmit_first(now)
+            elif not self.in_recovery:
+                self.dupacks = 0
+        elif self._is_dupack(seg):
+            self.dupacks += 1
+            if self.dupacks >= DUPTHRESH and not self._recovering():
+                first = sb.first()
+                if first is not None:
+                    sb.mark_lost(first)
+        if self.sack_permitted:
+            sb.mark_dupthresh(self.snd_mss)
+
+    def _is_dupack(self, seg: Segment) -> bool:
+        """RFC 5681 2: a duplicate ACK carries no data, no SYN or FIN, the same window, and
+        arrives while data is outstanding. Not while the window is closed: those ACKs
+        answer zero-window probes (FreeBSD counts none while its RTO timer is off)."""
+        return not (seg.payload or seg.flags & (SYN | FIN) or self.snd_una == self.snd_nxt
+                    or (seg.window << self.snd_scale) != self.snd_wnd or self.snd_wnd == 0)
+
+    def _rack_detect(self, now: float) -> None:
+        """RFC 8985 6.2 step 5, and the reordering timer for what may still arrive."""
+        rack = self.rack
+        if rack.time < 0:
+            return
+        sb = self.sb
+        reo_wnd = rack.reo_wnd(self._recovering(), sb.sacked // self.snd_mss, self.rto.srtt)
+        timeout = sb.rack_detect(rack.time, rack.end, rack.rtt + reo_wnd, now)
+        if timeout:
+            self._set_timer("t_reorder", now + timeout)
+        else:
+            self.t_reorder = None
+
+    def _enter_recovery_if_lost(self, now: float) -> None:
+        """A loss was detected: enter fast recovery (RFC 6675 5, RFC 6582 3.2 step 2) once
+        per window of data, reduce the window, and resend the first lost segment at once
+        whatever the window says."""
+        if not self.sb.lost or seq_lt(self.snd_una, self.recover):
+            return
+        self.in_recovery = True
+        self.recover = self.snd_nxt
+        self.cc.on_congestion(now, self._flight())
+        self._start_episode()
+        self.t_probe = None
+        self.tlp_end = None
+        self.stack._note("fast_recovery", self, ssthresh=self.cc.ssthresh,
+                         recover=self.recover)
+        rec = self.sb.next_lost()
+        if rec is not None:
+            self._retransmit(rec, now)
+
+    def _end_recovery(self, now: float) -> None:
+        """RecoveryPoint acknowledged (RFC 6675 5, RFC 6582 3.2 step 3)."""
+        self.in_recovery = False
+        self.dupacks = 0
+        self.rack.recovery_ended()
+        self.cc.on_recovery_end(now, self._in_flight())
+
+    def _start_episode(self) -> None:
+        """Remember the state a spurious episode would undo (RFC 3522, RFC 2883)."""
+        self.undo_marker = self._seq_to_send_off(self.snd_una)
+        self.undo_retrans = 0
+        self.eifel = None
+
+    def _retransmit_first(self, now: float) -> None:
+        """Resend the first unacknowledged segment now (RFC 6582 partial ACK)."""
+        first = self.sb.first()
+        if first is not None and not first.flags & SACKED:
+            self.sb.mark_lost(first)
+            self._retransmit(first, now)
+
+    # ------------------------------------------------------------------ spurious episodes
+    def _check_spurious(self, una: int, tsecr: int | None, now: float) -> None:
+        """Eifel detection (RFC 3522): the ACK for the first retransmission of an episode
+        echoes the original's older timestamp, so the original arrived and the episode was
+        spurious; the response (RFC 4015) restores the window and stops resending."""
+        eifel = self.eifel
+        if eifel is None or una < eifel[0]:
+            return
+        self.eifel = None
+        if tsecr is not None and seq_lt(tsecr, eifel[1]):
+            self._undo(now, "timestamps")
+
+    def _dsack_arrived(self, block: tuple[int, int], una: int) -> None:
+        """A D-SACK (RFC 2883): RACK widens its reordering window (RFC 8985 6.2 step 4);
+        when every retransmission of the episode comes back as a duplicate, the episode
+        was spurious and is undone."""
+        self.dsacks_in += 1
+        self.rack.on_dsack(una, self._seq_to_send_off(self.snd_nxt))
+        if self.undo_marker is not None and block[0] >= self.undo_marker \
+                and self.undo_retrans > 0:
+            self.undo_retrans -= 1
+            if self.undo_retrans == 0:
+                self._undo(None, "dsack")
+
+    def _undo(self, now: float | None, how: str) -> None:
+        self.cc.undo()
+        self.sb.unmark_lost()
+        self.undo_marker = None
+        self.eifel = None
+        self.spurious_retransmits += 1
+        if self.in_recovery:
+            self.in_recovery = False
+            self.dupacks = 0
+        self.stack._note("spurious_undo", self, detected_by=how,
+                         cwnd=self.cc.cwnd)
+
+    # ------------------------------------------------------------------ tail loss probe
+    def _arm_probe(self, now: float) -> None:
+        """RFC 8985 7.2: after new data goes out or an ACK advances, schedule a probe
+        timeout (PTO) of two smoothed RTTs, so a lost tail is found in about two RTTs
+        instead of an RTO. Only with SACK (to learn what the probe repaired), outside
+        recovery, and one probe at a time."""
+        if (not self.sack_permitted or not self.config.rack_tlp or self.tlp_end is not None
+                or self._recovering() or not self.sb.out or self.t_rexmt is None):
+            self.t_probe = None
+            return
+        srtt = self.rto.srtt
+        if srtt is None:
+            pto = 1.0
+        else:
+            pto = 2 * srtt
+            if self.sb.out <= self.snd_mss:
+                pto += _WORST_DELAYED_ACK
+        deadline = now + pto
+        if deadline >= self.t_rexmt:
+            self.t_probe = None   # the RTO comes first anyway
+            return
+        self._set_timer("t_probe", deadline)
+
+    def _probe_expired(self, now: float) -> None:
+        """RFC 8985 7.3: send one segment, new data if the windows allow, else the last
+        one again, so that its ACK (with SACK) shows what was lost; then re-arm the RTO."""
+        if self.state not in _OUTPUT_STATES or not self.sb.out or self._recovering():
+            return
+        off = self._seq_to_send_off(self.snd_nxt)
+        avail = self.sndbuf.end - off
+        wnd_end = self._seq_to_send_off(self.snd_una) + self.snd_wnd
+        if avail > 0 and off + min(avail, self.snd_mss) <= wnd_end:
+            self.tlp_retrans = False
+            self._send_new(off, min(avail, self.snd_mss), now)
+        else:
+            rec = self.sb.last()
+            if rec is None or rec.flags & SACKED:
+                return
+            self.tlp_retrans = True
+            self.sb.retransmitted(rec, now)
+            self.rtt_seq = None
+            self._send_range(rec.start, rec.end, now, retransmit=True)
+        self.tlp_end = self._seq_to_send_off(self.snd_nxt)
+        self.loss_probes += 1
+        self.stack._note("loss_probe", self, retransmission=self.tlp_retrans)
+        self._arm_rexmt(now)
+
+    def _tlp_ack(self, una: int, advanced: bool, dsack, seg: Segment, now: float) -> None:
+        """RFC 8985 7.4: did the probe repair a loss? If so the congestion controller
+        hears of it, as of any loss; if the probe was a needless duplicate, not."""
+        end = self.tlp_end
+        if una < end:
+            return
+        if not self.tlp_retrans or (dsack is not None and dsack[1] >= end):
+            self.tlp_end = None
+        elif una > end:
+            self.tlp_end = None
+            if not self._recovering():
+                self.cc.on_congestion(now, self._flight())
+        elif not advanced and not seg.options.sack:
+            self.tlp_end = None   # a duplicate ACK: original and probe both arrived
 
     # ------------------------------------------------------------------ receiving text
     def _receive_text(self, seg: Segment, payload: bytes, fin: int, rcv_wnd: int,
@@ -623,6 +955,8 @@ class Connection:
         offset = seq_sub(seq, self.rcv_nxt)
         if offset < 0:
             cut = -offset
+            if payload:
+                self._report_duplicate(seq, min(cut, len(payload)))
             if cut >= len(payload):
                 if fin and cut == len(payload):
                     payload = b""
@@ -645,7 +979,11 @@ class Connection:
             # Out of order: hold it and send an immediate duplicate ACK (RFC 5681 4.2).
             start = self.rcv_off + offset
             if payload:
-                self.reasm.add(start, payload)
+                kept = self.reasm.add(start, payload)
+                if self.sack_permitted:
+                    if not kept:
+                        self.sack_report.duplicate(start, start + len(payload))
+                    self.sack_report.held(start, start + len(payload))
             if fin:
                 self.peer_fin_off = start + len(payload)
             self._send_ack(now)
@@ -661,6 +999,8 @@ class Connection:
                 self.rcv_off += len(piece)
                 delivered += len(piece)
                 filled_hole = True
+        if self.sack_permitted and self.sack_report:
+            self.sack_report.delivered(self.rcv_off)
         self.rcv_nxt = seq_add(self.rcv_nxt, delivered)
         self.bytes_received += delivered
         if fin:
@@ -693,6 +1033,16 @@ class Connection:
         elif st is S.FIN_WAIT_2:
             self._enter_time_wait(now)
 
+    def _report_duplicate(self, seq: int, length: int) -> None:
+        """Data below RCV.NXT came again: the next ACK reports it (RFC 2883 4)."""
+        if self.sack_permitted:
+            start = self.rcv_off - seq_sub(self._rcv_data_nxt(), seq)
+            self.sack_report.duplicate(start, start + length)
+
+    def _rcv_data_nxt(self) -> int:
+        """RCV.NXT without the peer's FIN: the sequence number of stream offset rcv_off."""
+        return (self.irs + 1 + self.rcv_off) & MASK
+
     def _delayed_ack(self, nbytes: int, now: float) -> None:
         """ACK at least every second full-size segment, and within the delayed-ACK time
         (RFC 9293 3.8.6.3, RFC 5681 4.2)."""
@@ -719,80 +1069,144 @@ class Connection:
     def _send_off_to_seq(self, off: int) -> int:
         return (self.iss + 1 + off) & MASK
 
+    def _send_nxt_off(self) -> int:
+        return self._seq_to_send_off(self.snd_nxt)
+
     def _output(self, now: float) -> None:
-        """Send what the windows allow: data, then our FIN (3.8.6, 3.7.4 Nagle, 3.8.6.2.1)."""
+        """Send what the windows allow: presumed-lost segments first (RFC 6675 NextSeg),
+        then new data, then our FIN (3.8.6, 3.7.4 Nagle, 3.8.6.2.1), while what is in
+        flight stays under the congestion window and the pacer lets it go."""
         if self.state not in _OUTPUT_STATES or self.snd_una == self.iss:
             return   # nothing but the SYN may be in flight until it is acknowledged
         mss = self.snd_mss
         sndbuf = self.sndbuf
+        sb = self.sb
+        cwnd = self.cc.cwnd
+        pacer = self.pacer
+        if pacer is not None:
+            pacer.refill(now, self.cc.pacing_rate(self.rto.srtt), mss)
+        una = self._seq_to_send_off(self.snd_una)
+        wnd_end = una + self.snd_wnd
+        sent_new = False
         while True:
-            cur = self.snd_resend
-            off = self._seq_to_send_off(cur)
-            end = sndbuf.end
-            avail = end - off
-            wnd = min(self.snd_wnd, self.cwnd)
-            usable = seq_sub(seq_add(self.snd_una, wnd), cur)
+            if pacer is not None and not pacer.ready():
+                self._set_timer("t_pace", now + pacer.wait())
+                break
+            in_flight = self._in_flight()
+            if sb.lost:
+                rec = sb.next_lost()
+                if rec is not None:
+                    if in_flight >= cwnd or (rec.end > wnd_end and rec.start != una):
+                        break
+                    self._retransmit(rec, now)
+                    continue
+            off = self._send_nxt_off()
+            avail = sndbuf.end - off
             if avail <= 0:
                 if off == self.fin_off:
-                    self._transmit_at(cur, 0, now, retransmit=seq_lt(cur, self.snd_nxt))
+                    self._send_new(off, 0, now)   # the FIN alone
+                    sent_new = True
                 break
-            n = min(mss, avail, usable)
+            usable = wnd_end - off
+            room = cwnd - in_flight
+            n = min(mss, avail, usable, room)
             if n <= 0:
                 if self.snd_wnd == 0 and self.snd_una == self.snd_nxt and self.t_persist is None:
                     self._set_timer("t_persist", now + self._persist_interval())
                 break
-            new_data = seq_ge(cur, self.snd_nxt)
-            if n < mss and new_data and n < avail:
-                # The window, not the data, is short. Sender SWS avoidance (3.8.6.2.1):
-                # wait for a bigger window unless it is half the largest the peer offered,
-                # or nothing is in flight to bring one (instead of an override timer).
+            if n < mss and n < avail:
+                if room < usable:
+                    break   # the congestion window waits for a whole segment
+                # The peer's window, not the data, is short. Sender SWS avoidance
+                # (3.8.6.2.1): wait for a bigger window unless it is half the largest the
+                # peer offered, or nothing is in flight to bring one.
                 if n < self.max_snd_wnd // 2 and self.snd_una != self.snd_nxt:
                     break
-            if n < mss and new_data and not self.fin_queued:
+            if n < mss and not self.fin_queued:
                 # Nagle (3.7.4) in Minshall's form: one small segment in flight at a time,
                 # unless no-delay; the tail of a write may follow full-sized segments out
                 # (as FreeBSD and Linux let it).
                 if not self.config.nodelay and self.small_end is not None \
                         and seq_gt(self.small_end, self.snd_una):
                     break
-            self._transmit_at(cur, n, now, retransmit=not new_data)
-            if n < mss and new_data:
-                self.small_end = seq_add(cur, n)
-            if self.snd_resend == cur:   # nothing went (defensive: never loop forever)
-                break
+            self._send_new(off, n, now)
+            sent_new = True
+            if n < mss:
+                self.small_end = self.snd_nxt
+        if sent_new:
+            self._arm_probe(now)
 
-    def _transmit_at(self, seq: int, size: int, now: float, retransmit: bool) -> None:
-        """Send up to ``size`` bytes of data starting at ``seq`` (plus FIN if it fits)."""
-        off = self._seq_to_send_off(seq)
-        data = self.sndbuf.peek(off, size)
-        n = len(data)
-        flags = ACK
-        fin_here = self.fin_off is not None and off + n == self.fin_off
-        if fin_here:
-            flags |= FIN
-        if n and off + n == self.sndbuf.end:
-            flags |= PSH
-        if not n and not fin_here:
-            return
-        seg = Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags,
-                      self._window_field(), data, self._options(now))
-        self._emit(seg, now)
-        seg_end = seq_add(seq, n + (1 if fin_here else 0))
-        if retransmit or seq_lt(seq, self.snd_nxt):
-            self.retransmits += 1
-            self.bytes_retransmitted += n
-            self.stack._note("retransmit", self, seq=seq, length=n)
-        else:
-            self.bytes_sent += n
-        if seq == self.snd_resend:
-            self.snd_resend = seg_end
-        if seq_gt(seg_end, self.snd_nxt):
-            if self.rtt_seq is None and not retransmit:
-                self.rtt_seq = seq
-                self.rtt_time = now
-            self.snd_nxt = seg_end
+    def _send_new(self, off: int, n: int, now: float) -> None:
+        """First transmission of ``n`` bytes from stream offset ``off`` (and the FIN, if it
+        follows them): record it and move SND.NXT."""
+        fin = self.fin_off is not None and off + n == self.fin_off
+        end = off + n + (1 if fin else 0)
+        self._send_range(off, end, now, retransmit=False)
+        self.sb.add(off, end, now)
+        self.bytes_sent += n
+        seq = self._send_off_to_seq(off)
+        if self.rtt_seq is None and not self.ts_enabled:
+            self.rtt_seq = seq
+            self.rtt_time = now
+        self.snd_nxt = seq_add(seq, end - off)
         if self.t_rexmt is None:
             self._arm_rexmt(now)
+
+    def _retransmit(self, rec, now: float) -> None:
+        """Send a recorded segment again (RFC 6675 NextSeg rule 1, RFC 5681 3.2, RFC 6298
+        5.4). Contiguous lost segments after it are merged into it up to one SMSS, as a
+        go-back-N after a timeout would send them."""
+        sb = self.sb
+        mss = self.snd_mss
+        if rec.end - rec.start < mss and rec.flags & LOST:
+            sb.coalesce(rec, mss)
+            if rec is sb.last():
+                self._extend_with_new_data(rec, mss)
+        if self.undo_marker is not None:
+            self.undo_retrans += 1
+            if self.eifel is None and self.ts_enabled and self.undo_retrans == 1:
+                self.eifel = (rec.end, self._ts_now(now))
+        sb.retransmitted(rec, now)
+        self.rtt_seq = None   # Karn: no RTT sample across a retransmission
+        self._send_range(rec.start, rec.end, now, retransmit=True)
+
+    def _extend_with_new_data(self, rec, mss: int) -> None:
+        """A short last segment resent after a timeout or a refused probe takes unsent
+        data along, up to one SMSS and the peer's window (go-back-N sends whole segments)."""
+        fin_off = self.fin_off
+        if fin_off is not None and rec.end > fin_off:
+            return
+        wnd_end = self._seq_to_send_off(self.snd_una) + self.snd_wnd
+        extra = min(mss - (rec.end - rec.start), self.sndbuf.end - rec.end, wnd_end - rec.end)
+        if extra <= 0:
+            return
+        if fin_off is not None and rec.end + extra == fin_off:
+            extra += 1   # the FIN follows its data
+        self.sb.extend(rec, extra)
+        self.bytes_sent += extra - (1 if fin_off is not None and rec.end > fin_off else 0)
+        self.snd_nxt = seq_add(self.snd_nxt, extra)
+
+    def _send_range(self, start: int, end: int, now: float, retransmit: bool) -> None:
+        """Emit the segment for stream offsets ``[start, end)``; ``end`` is one past
+        ``fin_off`` when it carries our FIN."""
+        fin_off = self.fin_off
+        fin_here = fin_off is not None and end > fin_off
+        data_end = fin_off if fin_here else end
+        data = self.sndbuf.peek(start, data_end - start) if data_end > start else b""
+        flags = ACK
+        if fin_here:
+            flags |= FIN
+        if data and data_end == self.sndbuf.end:
+            flags |= PSH
+        seq = self._send_off_to_seq(start)
+        self._emit(Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags,
+                           self._window_field(), data, self._options(now)), now)
+        if self.pacer is not None:
+            self.pacer.spend(len(data) or 1)
+        if retransmit:
+            self.retransmits += 1
+            self.bytes_retransmitted += len(data)
+            self.stack._note("retransmit", self, seq=seq, length=len(data))
 
     def _send_ack(self, now: float) -> None:
         """An empty ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
@@ -822,13 +1236,30 @@ class Connection:
         self.stack._emit_raw(seg, self.remote)
 
     def _options(self, now: float):
+        if self.sack_permitted and self.sack_report:
+            return self._sack_options(now)
         if self.ts_enabled:
             return Options(ts_val=self._ts_now(now), ts_ecr=self.ts_recent)
         return NO_OPTIONS
 
+    def _sack_options(self, now: float) -> Options:
+        """SACK blocks (RFC 2018 3-4): four fit beside no other option, three beside
+        timestamps."""
+        ts = self.ts_enabled
+        base = self.irs + 1
+        blocks = tuple(((base + a) & MASK, (base + b) & MASK)
+                       for a, b in self.sack_report.blocks(3 if ts else 4))
+        if ts:
+            return Options(sack=blocks, ts_val=self._ts_now(now), ts_ecr=self.ts_recent)
+        return Options(sack=blocks)
+
     def _ts_now(self, now: float) -> int:
         """TSval: a millisecond clock with a per-connection offset (RFC 7323 5.4)."""
         return (int(now * 1000) + self.ts_offset) & MASK
+
+    def _ts_of(self, sent: float) -> int:
+        """The TSval a segment sent at ``sent`` carried."""
+        return (int(sent * 1000) + self.ts_offset) & MASK
 
     # ------------------------------------------------------------------ windows
     def _rcv_wnd(self) -> int:
@@ -883,10 +1314,15 @@ class Connection:
 
     def next_deadline(self) -> float | None:
         best = None
-        for t in (self.t_rexmt, self.t_delack, self.t_persist, self.t_keep, self.t_finwait2):
+        for t in (self.t_rexmt, self.t_delack, self.t_persist, self.t_keep, self.t_finwait2,
+                  self.t_reorder, self.t_probe, self.t_pace):
             if t is not None and (best is None or t < best):
                 best = t
         return best
+
+    def _stop_timers(self) -> None:
+        for name in _TIMERS:
+            setattr(self, name, None)
 
     def on_timer(self, now: float) -> None:
         """The wheel reached this connection: run every timer that is due."""
@@ -897,7 +1333,17 @@ class Connection:
                 self._send_ack(now)
         if self.t_rexmt is not None and self.t_rexmt <= now:
             self.t_rexmt = None
+            self.t_probe = None
             self._rexmt_expired(now)
+        if self.t_reorder is not None and self.t_reorder <= now:
+            self.t_reorder = None
+            self._reorder_expired(now)
+        if self.t_probe is not None and self.t_probe <= now:
+            self.t_probe = None
+            self._probe_expired(now)
+        if self.t_pace is not None and self.t_pace <= now:
+            self.t_pace = None
+            self._output(now)
         if self.t_persist is not None and self.t_persist <= now and self.state is not S.CLOSED:
             self.t_persist = None
             self._persist_expired(now)
@@ -956,26 +1402,42 @@ class Connection:
             self._send_syn(now)
             self._arm_rexmt(now)
             return
-        if self.snd_una == self.snd_nxt:
+        sb = self.sb
+        first = sb.first()
+        if first is None:
             return
         self.rexmt_count += 1
         if self.rexmt_count > self.config.data_retries:
             self._drop(timeout_error(), send_rst=True, now=now)
             return
-        mss = self.snd_mss
+        if first.flags & SACKED:
+            sb.clear_sacks()   # the peer dropped data it had SACKed (RFC 2018 8)
+        self.cc.on_rto(now, self._flight(), self.rexmt_count == 1)
         if self.rexmt_count == 1:
-            self.ssthresh = max(self._flight() // 2, 2 * mss)
-        self.cwnd = mss
+            self._start_episode()
         self.in_recovery = False
         self.recover = self.snd_nxt
         self.dupacks = 0
         self.rtt_seq = None
+        self.tlp_end = None
+        self.t_reorder = None
+        sb.mark_all_lost()
         self.rto.expired()
         self.stack._note("rto_expired", self, rto=self.rto.rto, backoff=self.rto.backoff,
                          retries=self.rexmt_count, syn=False)
-        self.snd_resend = self.snd_una
-        self._transmit_at(self.snd_una, mss, now, retransmit=True)
+        rec = sb.next_lost()
+        if rec is not None:
+            self._retransmit(rec, now)   # RFC 6298 5.4: the earliest segment, at once
         self._arm_rexmt(now)
+
+    def _reorder_expired(self, now: float) -> None:
+        """RFC 8985 6.2 step 6: the reordering window of a suspect segment ran out."""
+        if self.state not in _OUTPUT_STATES or self.cc is None:
+            return
+        self._rack_detect(now)
+        if not self.in_recovery:
+            self._enter_recovery_if_lost(now)
+        self._output(now)
 
     def _persist_expired(self, now: float) -> None:
         """Zero-window probe (3.8.6.1): one byte past the window, backing off each time."""
@@ -985,10 +1447,11 @@ class Connection:
         if self.persist_backoff > self.config.data_retries and self.last_recv < self.probe_sent:
             self._drop(timeout_error(), send_rst=True, now=now)   # probes went unanswered
             return
+        una = self._seq_to_send_off(self.snd_una)
         if self.snd_una != self.snd_nxt:
-            self._transmit_at(self.snd_una, 1, now, retransmit=True)   # the same probe byte
-        elif self._seq_to_send_off(self.snd_nxt) < self.sndbuf.end:
-            self._transmit_at(self.snd_nxt, 1, now, retransmit=False)
+            self._send_range(una, una + 1, now, retransmit=True)   # the same probe byte
+        elif una < self.sndbuf.end:
+            self._send_new(una, 1, now)
         self.t_rexmt = None   # the persist timer, not the RTO, paces the probes
         self.rtt_seq = None   # its ACK waits for the window, not the path (RFC 6298 3)
         self.probe_sent = now
@@ -1002,7 +1465,6 @@ class Connection:
         self._set_state(S.ESTABLISHED)
         if self.config.keepalive:
             self._set_timer("t_keep", now + self.config.keepalive_idle)
-        self.cwnd = self.config.initial_window * self.snd_mss
         if self.syn_rexmitted:
             self.rto.reset_after_syn_loss()
         self.rexmt_count = 0
@@ -1027,7 +1489,7 @@ class Connection:
 
     def _enter_time_wait(self, now: float) -> None:
         """Stop every timer; the stack swaps us for a TIME-WAIT record (3.6.1)."""
-        self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_finwait2 = None
+        self._stop_timers()
         self._set_state(S.TIME_WAIT)
         self.stack._enter_time_wait(self, now)
         self.stack._post(ev.ConnectionClosed(self, None))
@@ -1045,7 +1507,7 @@ class Connection:
         if error is not None:
             self.error = error
             self.rcvbuf.clear()   # "all segment queues should be flushed" (3.10.7.4)
-        self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_finwait2 = None
+        self._stop_timers()
         self.reasm.clear()
         embryonic = self.state is S.SYN_RECEIVED and self.passive
         # Entering TIME-WAIT already told the application (an ABORT there only deletes).

@@ -24,6 +24,11 @@ class TcpInfo:
     rcv_mss: int
     cwnd: int                # congestion window (RFC 5681)
     ssthresh: int
+    congestion: str          # the congestion controller's name, e.g. "cubic"
+    pacing_rate: float | None  # bytes/s the pacer allows, None when not pacing
+    delivery_rate: float     # bytes/s delivered over the last round trip
+    min_rtt: float | None    # smallest RTT seen (RACK, RFC 8985)
+    in_recovery: bool        # in fast recovery (RFC 6675, RFC 6582)
     snd_wnd: int             # the peer's advertised window
     rcv_wnd: int             # what is left of the window we advertised
     unacked: int             # SND.NXT - SND.UNA
@@ -36,6 +41,13 @@ class TcpInfo:
     segs_in: int
     segs_out: int
     retransmits: int         # segments sent again
+    lost: int                # segments presumed lost, over the connection's life
+    sacked: int              # bytes the peer holds above a hole, now (RFC 2018)
+    reordering: int          # the largest reordering seen, in segments (3 until seen)
+    loss_probes: int         # tail loss probes sent (RFC 8985 7)
+    spurious_retransmits: int  # loss episodes undone as spurious (RFC 3522, RFC 2883)
+    dsacks_received: int     # D-SACK blocks from the peer (RFC 2883)
+    paws_rejected: int       # segments dropped as old by their timestamp (RFC 7323 5)
     zero_window_probes: int  # persist-timer probes (RFC 9293 3.8.6.1)
     dup_segments_in: int     # unacceptable segments answered with an ACK
 
@@ -46,6 +58,8 @@ class TcpInfo:
 def tcp_info(conn) -> TcpInfo:
     """The current `TcpInfo` of ``conn`` (a `Connection`)."""
     rto = conn.rto
+    cc = conn.cc
+    pacer = conn.pacer
     return TcpInfo(
         state=str(conn.stack.state_of(conn)),
         srtt=rto.srtt,
@@ -55,6 +69,11 @@ def tcp_info(conn) -> TcpInfo:
         rcv_mss=conn.rcv_mss,
         cwnd=conn.cwnd,
         ssthresh=conn.ssthresh,
+        congestion=cc.name if cc is not None else _controller_name(conn.config),
+        pacing_rate=pacer.rate if pacer is not None else None,
+        delivery_rate=conn.delivery_rate,
+        min_rtt=conn.rack.min_rtt,
+        in_recovery=conn.in_recovery,
         snd_wnd=conn.snd_wnd,
         rcv_wnd=conn._rcv_wnd(),
         unacked=seq_sub(conn.snd_nxt, conn.snd_una),
@@ -67,6 +86,18 @@ def tcp_info(conn) -> TcpInfo:
         segs_in=conn.segs_in,
         segs_out=conn.segs_out,
         retransmits=conn.retransmits,
+        lost=conn.sb.lost_marked,
+        sacked=conn.sb.sacked,
+        reordering=conn.rack.reordering,
+        loss_probes=conn.loss_probes,
+        spurious_retransmits=conn.spurious_retransmits,
+        dsacks_received=conn.dsacks_in,
+        paws_rejected=conn.paws_rejected,
         zero_window_probes=conn.zero_window_probes,
         dup_segments_in=conn.dup_segments_in,
     )
+
+
+def _controller_name(config) -> str:
+    spec = config.congestion
+    return spec if isinstance(spec, str) else getattr(spec, "name", spec.__name__)

@@ -27,16 +27,22 @@ class RtoEstimator:
         self._min = minimum
         self._max = maximum
 
-    def sample(self, rtt: float) -> None:
-        """Fold in a round-trip measurement (RFC 6298 2.2, 2.3) and clear the backoff."""
+    def sample(self, rtt: float, per_rtt: int = 1) -> None:
+        """Fold in a round-trip measurement (RFC 6298 2.2, 2.3) and clear the backoff.
+
+        ``per_rtt``: how many samples a round trip brings. With timestamps every ACK is a
+        sample, so the gains are divided by that number (RFC 7323 Appendix G) to keep the
+        estimator's memory about the same number of round trips as one sample per RTT.
+        """
         if rtt < 0:
             return
         if self.srtt is None:
             self.srtt = rtt
             self.rttvar = rtt / 2
         else:
-            self.rttvar = (1 - BETA) * self.rttvar + BETA * abs(self.srtt - rtt)
-            self.srtt = (1 - ALPHA) * self.srtt + ALPHA * rtt
+            alpha, beta = ALPHA / per_rtt, BETA / per_rtt
+            self.rttvar = (1 - beta) * self.rttvar + beta * abs(self.srtt - rtt)
+            self.srtt = (1 - alpha) * self.srtt + alpha * rtt
         self.backoff = 0
         self._set(self.srtt + max(GRANULARITY, K * self.rttvar))
 

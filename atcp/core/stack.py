@@ -18,18 +18,22 @@ Nothing here reads a clock or touches a socket; tests drive it with a fake clock
 from __future__ import annotations
 
 import collections
+import errno
 import os
 import random
 from collections.abc import Callable
 
 from ..config import Config
 from ..wire import ACK, FIN, RST, SYN, MalformedSegment, Segment, build, parse
+from ..wire.seq import seq_add
 from . import events as ev
+from . import syncookies
 from .connection import Connection
 from .errors import address_in_use
 from .isn import IsnGenerator
 from .reset import reset_for_bad_ack, reset_for_no_connection
 from .states import State
+from .syncookies import SynCookies
 from .timewait import TimeWait, TimeWaitAction
 from .wheel import TimingWheel
 
@@ -48,6 +52,9 @@ class Listener:
         self.syn_queue: set[Connection] = set()
         self.accept_queue: collections.deque[Connection] = collections.deque()
         self.closed = False
+        #: When this listener last answered a SYN with a cookie: cookies are checked on
+        #: returning ACKs only while they may be in use (two cookie periods).
+        self.cookies_sent_at: float | None = None
 
     def __repr__(self) -> str:
         return f"<Listener :{self.port} syn={len(self.syn_queue)} ready={len(self.accept_queue)}>"
@@ -90,8 +97,11 @@ class Stack:
         # (IPv4 or IPv6, how it is encapsulated); without it every connection offers ``mss``.
         self._path_mss = path_mss
         self._rng = rng or random.Random()
+        if secret is None:
+            secret = os.urandom(32)
         # ``isn`` replaces the RFC 6528 generator (tests pin an ISS, e.g. next to the wrap).
-        self._isn = isn or IsnGenerator(secret if secret is not None else os.urandom(32))
+        self._isn = isn or IsnGenerator(secret)
+        self._cookies = SynCookies(secret)
         self._wheel = TimingWheel(tick=tick, now=now)
         self._conns: dict[tuple, Connection] = {}
         self._time_wait: dict[tuple, TimeWait] = {}
@@ -147,6 +157,10 @@ class Stack:
 
         ``mss`` overrides the MSS offered to this remote (a per-socket setting)."""
         _check_port(remote_port)
+        if len(self._conns) >= self.config.max_connections:
+            self.stats["connection_limit"] += 1
+            raise OSError(errno.EMFILE, "Too many open connections "
+                          f"(Config.max_connections={self.config.max_connections})")
         if local_port is None:
             local_port = self._ephemeral_port(remote, remote_port)
         else:
@@ -187,6 +201,9 @@ class Stack:
             self.stats["malformed_" + exc.reason] += 1
             return
         self.stats["segments_in"] += 1
+        flags = seg.flags
+        if flags & (SYN | RST | FIN | ACK) != ACK and self._odd_segment(seg):
+            return
         key = (remote, seg.dst_port, seg.src_port)
         conn = self._conns.get(key)
         if conn is not None:
@@ -197,6 +214,27 @@ class Stack:
             if not self._time_wait_arrives(tw, seg, now):
                 return
         self._no_connection(seg, remote, now)
+
+    def _odd_segment(self, seg: Segment) -> bool:
+        """Count segments whose control bits or options no ordinary segment has; True if
+        the segment is to be dropped here."""
+        flags = seg.flags
+        if flags & (SYN | RST) == SYN | RST:
+            # RFC 9293 gives SYN and RST together no meaning, and no TCP sends them: acting
+            # on either half could reset a connection or open one, so neither is.
+            self.stats["dropped_syn_rst"] += 1
+            return True
+        if not flags & (SYN | RST | FIN | ACK):
+            # No control bit at all: the ACK-bit rules of 3.10.7 drop it, or answer it with
+            # a RST where there is no connection.
+            self.stats["segments_without_flags"] += 1
+        elif flags & SYN:
+            if flags & FIN:
+                self.stats["syn_fin_segments"] += 1
+            wscale = seg.options.wscale
+            if wscale is not None and wscale > 14:
+                self.stats["wscale_over_14"] += 1   # used as 14 (RFC 7323 2.3)
+        return False
 
     def poll(self, now: float) -> None:
         """Run every timer due at ``now``."""
@@ -227,6 +265,8 @@ class Stack:
         if flags & RST:
             return
         if flags & ACK:
+            if not flags & SYN and self._cookie_returns(listener, seg, remote, now):
+                return
             self._reply_reset(reset_for_bad_ack(seg), remote, "ACK in LISTEN (RFC 9293 3.10.7.2)")
             return
         if not flags & SYN:
@@ -234,8 +274,21 @@ class Stack:
         if flags & FIN and self.config.drop_synfin:
             self.stats["synfin_dropped"] += 1
             return
-        if len(listener.syn_queue) + len(listener.accept_queue) >= listener.backlog:
+        cfg = self.config
+        if len(listener.accept_queue) >= listener.backlog:
+            # Nobody is accepting: a cookie would only bring an ACK there is no room for.
             self.stats["listen_overflow"] += 1
+            return
+        queue_full = len(listener.syn_queue) + len(listener.accept_queue) >= listener.backlog
+        stack_full = len(self._conns) >= cfg.max_connections
+        if iss is None and (cfg.syncookies_only
+                            or cfg.syncookies and (queue_full or stack_full)):
+            self._send_cookie(listener, seg, remote, now)
+            return
+        if queue_full or stack_full:
+            # A SYN reopening a TIME-WAIT identity is dropped too: a cookie could not
+            # promise the ISS above the old incarnation's that MAY-2 asks for.
+            self.stats["listen_overflow" if queue_full else "connection_limit"] += 1
             return
         key = (remote, seg.dst_port, seg.src_port)
         conn = Connection(self, self.config, remote, seg.dst_port, seg.src_port,
@@ -246,6 +299,54 @@ class Stack:
         if iss is None:
             iss = self._isn(key, now)
         conn.open_passive(seg, iss, self._rng.getrandbits(32), now)
+
+    # ------------------------------------------------------------------ SYN cookies
+    def _send_cookie(self, listener: Listener, syn: Segment, remote, now: float) -> None:
+        """Answer ``syn`` with a SYN,ACK whose ISS is a cookie, keeping nothing (RFC 4987)."""
+        cfg = self.config
+        cookie = self._cookies.make(syn, remote, now)
+        mss = self.mss_for(remote)
+        ts_val = None
+        if cfg.timestamps:
+            ts_val = int(now * 1000) + self._cookies.ts_offset(remote, syn.dst_port,
+                                                                syn.src_port)
+        reply = syncookies.syn_ack(
+            syn, cookie, mss=mss, wscale=cfg.rcv_wscale() if cfg.window_scaling else None,
+            sack=cfg.sack, ts_val=ts_val,
+            window=_syn_window(cfg, mss, syncookies.decode(cookie).mss))
+        listener.cookies_sent_at = now
+        self.stats["syncookies_sent"] += 1
+        self._note("syncookie_sent", (remote, syn.dst_port, syn.src_port))
+        self._emit_raw(reply, remote)
+
+    def _cookie_returns(self, listener: Listener, seg: Segment, remote, now: float) -> bool:
+        """An ACK in LISTEN may return a cookie (RFC 4987 3.6). True if it did: the
+        connection is created from it (or, without room for it, the ACK is dropped)."""
+        cfg = self.config
+        if not cfg.syncookies_only:
+            sent = listener.cookies_sent_at
+            if sent is None or now - sent > 2 * syncookies.PERIOD:
+                return False
+        params = self._cookies.check(seg, remote, now)
+        if params is None:
+            self.stats["syncookies_failed"] += 1
+            return False
+        if len(listener.accept_queue) >= listener.backlog \
+                or len(self._conns) >= cfg.max_connections:
+            # The client believes it is connected; its next segment brings the cookie again.
+            self.stats["syncookies_dropped"] += 1
+            return True
+        self.stats["syncookies_accepted"] += 1
+        key = (remote, seg.dst_port, seg.src_port)
+        conn = Connection(self, cfg, remote, seg.dst_port, seg.src_port, self.mss_for(remote),
+                          now)
+        conn.listener = listener
+        self._conns[key] = conn
+        conn.open_from_cookie(syncookies.synthetic_syn(seg, params), seq_add(seg.ack, -1),
+                              self._cookies.ts_offset(remote, seg.dst_port, seg.src_port),
+                              now)
+        conn.segment_arrives(seg, now)
+        return True
 
     def _reply_reset(self, rst: Segment | None, remote, rule: str) -> None:
         if rst is not None:
@@ -267,6 +368,8 @@ class Stack:
             self._note("time_wait_fin_reacked", tw)
             tw.expires = now + 2 * cfg.msl
             self._wheel.schedule(tw, tw.expires)
+            # Keep the table in order of expiry, oldest first, for `_enter_time_wait`.
+            self._time_wait[tw.key] = self._time_wait.pop(tw.key)
         elif action is TimeWaitAction.CLOSE:
             self._forget_time_wait(tw)
         elif action is TimeWaitAction.REOPEN:
@@ -330,6 +433,15 @@ class Stack:
             del self._conns[conn.key]
         self._wheel.cancel(conn)
         conn.wheel_at = None
+        if len(self._time_wait) >= self.config.max_time_wait:
+            # Full: recycle the record closest to its end (the table is in order of
+            # expiry), as FreeBSD does at net.inet.tcp.maxtcptw. Its identity loses the
+            # rest of its 2*MSL; the newest, whose duplicates are the likeliest still in
+            # flight, keeps its whole wait.
+            oldest = next(iter(self._time_wait.values()))
+            self._forget_time_wait(oldest)
+            self.stats["time_wait_recycled"] += 1
+            self._note("time_wait_recycled", oldest)
         self._time_wait[conn.key] = tw
         self._wheel.schedule(tw, tw.expires)
         self.stats["time_wait_entered"] += 1
@@ -341,6 +453,16 @@ class Stack:
         if conn.state is State.TIME_WAIT and conn.key not in self._time_wait:
             return State.CLOSED
         return conn.state
+
+
+def _syn_window(cfg: Config, our_mss: int, peer_mss: int) -> int:
+    """The window field of a SYN,ACK: the receive buffer as `Connection` sizes it once the
+    peer's MSS is known (``recv_buffer_whole_segments``), at most 65535 (RFC 7323 2.2)."""
+    limit = cfg.recv_buffer
+    if cfg.recv_buffer_whole_segments:
+        mss = max(64, min(our_mss, peer_mss))
+        limit = min(-(-limit // mss) * mss, 65535 << 14)
+    return min(limit, 65535)
 
 
 def _check_port(port) -> None:

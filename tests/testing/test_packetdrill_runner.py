@@ -212,7 +212,7 @@ def test_segments_sent_by_the_last_event_are_not_judged() -> None:
     ("+0.000 %{ assert tcpi_state == TCPI_SYN_SENT }%",
      "tcpi_state is TCPI_ESTABLISHED, expected TCPI_SYN_SENT"),
     ("+0.000 `sysctl -w net.inet.tcp.no_such_thing=1`", "unsupported sysctl"),
-    ("+0.000 `sysctl -w net.inet.tcp.syncookies_only=1`", "atcp has no SYN cookies"),
+    ("+0.000 `sysctl -w net.inet.tcp.blackhole=1`", "atcp always answers with RSTs"),
     ("+0.000 `ls /`", "unsupported shell command"),
     ("+0.000 `sockstat -4 -P tcp -s | grep -c ESTABLISHED | grep 2`",
      "1 connection(s) in ESTABLISHED, expected 2"),

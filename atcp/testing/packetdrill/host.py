@@ -6,8 +6,10 @@ FreeBSD host around atcp's sans-I/O core:
 * Tunables start at FreeBSD's defaults (`Tunables.DEFAULTS`) and ``sysctl -w`` changes the
   `Config` used from then on: by sockets created afterwards and by the stack's own
   decisions (LISTEN, TIME-WAIT). A sysctl without an atcp meaning fails the script, and so
-  does a value asking for a feature atcp lacks (SYN cookies, ECN, PMTU black-hole
-  detection): a script must never pass by silently testing something else.
+  does a value asking for a feature atcp lacks (ECN, PMTU black-hole detection): a script must never pass by silently testing something else.
+  Like FreeBSD's default TCP stack, the host uses NewReno, no RACK-TLP and no pacing, so
+  scripts see exact ACK-clocked timing; ``net.inet.tcp.functions_default=rack`` turns on
+  RACK-TLP (FreeBSD's RACK stack) and ``net.inet.tcp.cc.algorithm=cubic`` selects CUBIC.
 * The remote peer is one host, ``192.0.2.1`` (``2001:db8::1`` for IPv6). atcp identifies a
   peer by an opaque ``remote``; here it is ``(host, udp_port)`` for a peer reached through
   FreeBSD's TCP-over-UDP encapsulation and ``(host, None)`` for plain TCP. A socket with
@@ -128,10 +130,16 @@ class Tunables:
         "net.inet.tcp.ecn.enable": 2,
         "net.inet.tcp.mssdflt": 536,
         "net.inet.tcp.hostcache.purgenow": 0,
+        "net.inet.tcp.functions_default": "freebsd",
+        "net.inet.tcp.cc.algorithm": "newreno",
+    }
+    #: Tunables whose values are names, and the names atcp knows.
+    NAMES = {
+        "net.inet.tcp.functions_default": ("freebsd", "rack"),
+        "net.inet.tcp.cc.algorithm": ("newreno", "cubic"),
     }
     #: Values atcp cannot honour, and why: setting one fails the script.
     UNSUPPORTED = {
-        "net.inet.tcp.syncookies_only": (lambda v: v != 0, "atcp has no SYN cookies"),
         "net.inet.tcp.blackhole": (lambda v: v != 0, "atcp always answers with RSTs"),
         "net.inet.tcp.ecn.enable": (lambda v: v == 1, "atcp does not negotiate ECN"),
         "net.inet.tcp.mssdflt": (lambda v: v != 536, "atcp's default MSS is fixed at 536"),
@@ -146,6 +154,12 @@ class Tunables:
     def set(self, name: str, text: str) -> None:
         if name not in self.values:
             raise ScriptError(f"unsupported sysctl {name} (no meaning in atcp)")
+        if name in self.NAMES:
+            if text not in self.NAMES[name]:
+                raise ScriptError(f"unsupported: {name}={text} (atcp knows "
+                                  f"{', '.join(self.NAMES[name])})")
+            self.values[name] = text
+            return
         try:
             value = int(text, 0)
         except ValueError:
@@ -179,6 +193,11 @@ class Tunables:
             rto_min=min(v["net.inet.tcp.rexmit_min"] / 1000, rto),
             delayed_ack=v["net.inet.tcp.delacktime"] / 1000,
             drop_synfin=bool(v["net.inet.tcp.drop_synfin"]),
+            syncookies=bool(v["net.inet.tcp.syncookies"]),
+            syncookies_only=bool(v["net.inet.tcp.syncookies_only"]),
+            congestion=v["net.inet.tcp.cc.algorithm"],
+            rack_tlp=v["net.inet.tcp.functions_default"] == "rack",
+            pacing=False,   # FreeBSD's default stack does not pace
         )
 
 
