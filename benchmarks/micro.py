@@ -296,10 +296,21 @@ def _fill_time_wait(stack, count: int, start: float, span: float) -> None:
         stack._enter_time_wait(conn, now)
 
 
+def _roomy_config(time_wait: int):
+    """The default Config, except that one stack may hold ``time_wait`` TIME-WAIT records
+    (the default cap is lower; at the cap the oldest record is recycled)."""
+    from atcp.config import Config
+
+    cfg = Config()
+    if hasattr(cfg, "max_time_wait"):
+        cfg = cfg.replace(max_time_wait=max(cfg.max_time_wait, time_wait))
+    return cfg
+
+
 def bench_time_wait(entries: int, cycles: int) -> dict:
     from atcp.core.stack import Stack
 
-    stack = Stack(now=0.0)
+    stack = Stack(_roomy_config(entries), now=0.0)
     span = 2 * stack.config.msl
     gc.collect()
     tracemalloc.start()
@@ -324,7 +335,7 @@ def _churn(prefill: int, cycles: int, span: float) -> dict:
     finish, ``cycles`` times over the Link, with ``prefill`` records already waiting."""
     from atcp.core.states import State
 
-    a, b, link = _pair(now=span)
+    a, b, link = _pair(_roomy_config(prefill + cycles), now=span)
     _fill_time_wait(a, prefill, 0.0, span)
     listener = b.listen(80)
     done = 0

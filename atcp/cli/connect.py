@@ -56,19 +56,23 @@ async def open_to(args, target, *, config=None):
 class StdinChunks:
     """Standard input read in a daemon thread (a tty, a pipe or a file alike), handed to
     the event loop through a small queue, so a slow connection holds the reader back.
-    An empty chunk means end of input."""
+    An empty chunk means end of input.
 
-    def __init__(self, stream) -> None:
+    The thread reads the file descriptor with ``os.read``, not through ``sys.stdin``: a
+    daemon thread blocked inside a buffered reader holds its lock, and the interpreter
+    aborts at exit when it cannot take that lock to close stdin."""
+
+    def __init__(self, fd: int) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)
-        self._stream = stream
+        self._fd = fd
         threading.Thread(target=self._run, name="atcp-stdin", daemon=True).start()
 
     def _run(self) -> None:
         while True:
             try:
-                data = self._stream.read1(_CHUNK)
-            except (OSError, ValueError):
+                data = os.read(self._fd, _CHUNK)
+            except OSError:
                 data = b""
             try:
                 asyncio.run_coroutine_threadsafe(self._queue.put(data), self._loop).result()
@@ -85,7 +89,7 @@ async def connect(args) -> int:
     target = parse_address(args.address)
     reader, writer = await open_to(args, target)
     label = connection_label(writer)
-    stdin = StdinChunks(sys.stdin.buffer)
+    stdin = StdinChunks(sys.stdin.fileno())
     stdout = sys.stdout.buffer
 
     async def upstream() -> None:

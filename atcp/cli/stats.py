@@ -11,9 +11,12 @@ import dataclasses
 __all__ = ["format_stats", "format_endpoint_totals"]
 
 _SHOWN = {
-    "state", "srtt", "rttvar", "rto", "snd_mss", "rcv_mss", "cwnd", "ssthresh", "snd_wnd",
-    "rcv_wnd", "unacked", "send_queued", "recv_queued", "bytes_sent", "bytes_acked",
-    "bytes_received", "bytes_retransmitted", "segs_in", "segs_out", "retransmits",
+    "state", "srtt", "rttvar", "min_rtt", "rto", "backoff", "snd_mss", "rcv_mss",
+    "congestion", "cwnd", "ssthresh", "pacing_rate", "delivery_rate", "in_recovery",
+    "snd_wnd", "rcv_wnd", "snd_wscale", "rcv_wscale", "timestamps", "sack", "unacked",
+    "send_queued", "recv_queued", "bytes_sent", "bytes_acked", "bytes_received",
+    "bytes_retransmitted", "segs_in", "segs_out", "retransmits", "lost", "sacked",
+    "reordering", "loss_probes", "spurious_retransmits", "dsacks_received", "paws_rejected",
     "zero_window_probes", "dup_segments_in",
 }
 #: ssthresh before any loss (RFC 5681 3.1: "arbitrarily high").
@@ -26,6 +29,10 @@ def _ms(seconds) -> str:
 
 def _n(value) -> str:
     return f"{value:,}"
+
+
+def _rate(value) -> str:
+    return "-" if not value else f"{value / (1 << 20):.2f} MiB/s"
 
 
 def _value(value) -> str:
@@ -41,16 +48,26 @@ def _value(value) -> str:
 def format_stats(info, label: str) -> str:
     """Lines describing ``info`` (a `TcpInfo`) for the connection called ``label``."""
     ssthresh = "-" if info.ssthresh >= _NO_SSTHRESH else _n(info.ssthresh)
+    options = [name for name in ("timestamps", "sack") if getattr(info, name)]
     lines = [
         f"atcp stats {label}  {info.state}",
-        f"  rtt {_ms(info.srtt)} (var {_ms(info.rttvar)})  rto {_ms(info.rto)}  "
+        f"  rtt {_ms(info.srtt)} (var {_ms(info.rttvar)}, min {_ms(info.min_rtt)})  "
+        f"rto {_ms(info.rto)} (backoff {info.backoff})  "
         f"mss {info.snd_mss} out / {info.rcv_mss} in",
-        f"  cwnd {_n(info.cwnd)}  ssthresh {ssthresh}  send window {_n(info.snd_wnd)}  "
-        f"receive window {_n(info.rcv_wnd)}",
+        f"  {info.congestion}: cwnd {_n(info.cwnd)}  ssthresh {ssthresh}  "
+        f"pacing {_rate(info.pacing_rate)}  delivery {_rate(info.delivery_rate)}"
+        f"{'  in recovery' if info.in_recovery else ''}",
+        f"  windows: send {_n(info.snd_wnd)} (scale {info.snd_wscale})  "
+        f"receive {_n(info.rcv_wnd)} (scale {info.rcv_wscale})  "
+        f"options: {' '.join(options) or 'none'}",
         f"  bytes sent {_n(info.bytes_sent)}  acked {_n(info.bytes_acked)}  "
         f"received {_n(info.bytes_received)}  retransmitted {_n(info.bytes_retransmitted)}",
         f"  segments in {_n(info.segs_in)}  out {_n(info.segs_out)}  "
-        f"retransmitted {_n(info.retransmits)}  duplicates in {_n(info.dup_segments_in)}  "
+        f"retransmitted {_n(info.retransmits)}  lost {_n(info.lost)}  "
+        f"loss probes {_n(info.loss_probes)}  spurious {_n(info.spurious_retransmits)}",
+        f"  sacked {_n(info.sacked)}  reordering {info.reordering}  "
+        f"dsacks {_n(info.dsacks_received)}  paws rejected {_n(info.paws_rejected)}  "
+        f"duplicates in {_n(info.dup_segments_in)}  "
         f"zero-window probes {_n(info.zero_window_probes)}",
         f"  queued: unacked {_n(info.unacked)}  send buffer {_n(info.send_queued)}  "
         f"unread {_n(info.recv_queued)}",

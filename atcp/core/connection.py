@@ -867,6 +867,9 @@ class Connection:
                 self._undo(None, "dsack")
 
     def _undo(self, now: float | None, how: str) -> None:
+        # The "lost" segments arrived after all: the path reorders (RFC 8985 6.2 step 3's
+        # test cannot see it, as they were retransmitted), so RACK waits from now on.
+        self.rack.reordering_seen = True
         self.cc.undo()
         self.sb.unmark_lost()
         self.undo_marker = None

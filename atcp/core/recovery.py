@@ -47,6 +47,7 @@ EVER_RETRANS = 8    # retransmitted at least once (Karn; RACK's reordering test)
 ACKED = 16          # cumulatively acknowledged: gone from the scoreboard
 
 DUPTHRESH = 3       # RFC 5681 3.2, RFC 6675 2
+_EPSILON = 1e-6     # float noise, when comparing a time difference with the minimum RTT
 
 
 def _start(rec: "Sent") -> int:
@@ -336,7 +337,7 @@ class Scoreboard:
             if t > rack_time or (t == rack_time and rec.end > rack_end):
                 break
             remaining = t + wait - now
-            if remaining <= 0:
+            if remaining <= _EPSILON:
                 self.mark_lost(rec)
             elif remaining > timeout:
                 timeout = remaining
@@ -381,9 +382,14 @@ class Rack:
             rtt = now - t
             if rec.flags & RETRANS:
                 # Step 2: an ACK for an earlier transmission tells nothing about this one.
-                if tsecr is not None and seq_lt(tsecr, (int(t * 1000) + ts_offset) & MASK):
+                # TSecr says which transmission only for a cumulative ACK: out-of-order
+                # data never updates TS.Recent (RFC 7323 4.3), so a SACK echoes an older
+                # TSval whatever it reports; there, only an RTT below the minimum gives
+                # the original away (as Linux judges it).
+                if tsecr is not None and rec.flags & ACKED \
+                        and seq_lt(tsecr, (int(t * 1000) + ts_offset) & MASK):
                     continue
-                if self.min_rtt is not None and rtt < self.min_rtt:
+                if self.min_rtt is not None and rtt < self.min_rtt - _EPSILON:
                     continue
             if t > self.time or (t == self.time and end > self.end):
                 self.time = t

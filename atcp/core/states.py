@@ -1,7 +1,8 @@
 """The eleven connection states of RFC 9293 section 3.3.2 and the transitions between them.
 
 ``TRANSITIONS`` is the single table of allowed moves; `Connection` refuses any other, and the
-state diagram in the documentation is generated from it (``python -m atcp.core.states``).
+state diagram in the documentation is generated from it: ``python -m atcp.core.states``
+prints it as Mermaid (what docs/states.md embeds, checked by a test), ``--dot`` as Graphviz.
 Each row is (from, to, what causes it).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["State", "SYNCHRONIZED", "TRANSITIONS", "ALLOWED", "diagram"]
+__all__ = ["State", "SYNCHRONIZED", "TRANSITIONS", "ALLOWED", "diagram", "mermaid"]
 
 
 class State(enum.Enum):
@@ -71,7 +72,7 @@ ALLOWED = frozenset((a, b) for a, b, _ in TRANSITIONS)
 
 
 def diagram() -> str:
-    """The transition table as a Graphviz digraph (used by docs/states.md)."""
+    """The transition table as a Graphviz digraph (``dot -Tsvg`` draws it)."""
     lines = ["digraph tcp {", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
     for a, b, why in TRANSITIONS:
         lines.append(f'  "{a}" -> "{b}" [label="{why}", fontsize=10];')
@@ -79,5 +80,19 @@ def diagram() -> str:
     return "\n".join(lines)
 
 
+def mermaid() -> str:
+    """The transition table as a Mermaid state diagram (embedded in docs/states.md).
+
+    Mermaid ends a transition's label at a colon, so "event: action" is written
+    "event / action", the usual notation for state machines."""
+    lines = ["stateDiagram-v2"]
+    lines += [f'    state "{s.value}" as {s.name}' for s in State if s.value != s.name]
+    lines.append("    [*] --> CLOSED")
+    lines += [f"    {a.name} --> {b.name}: {why.replace(': ', ' / ')}"
+              for a, b, why in TRANSITIONS]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":  # pragma: no cover - documentation helper
-    print(diagram())
+    import sys
+    print(diagram() if "--dot" in sys.argv[1:] else mermaid())

@@ -57,9 +57,10 @@ class Server:
         """The port of the first "listening on HOST:PORT" line."""
         return int(self.wait_for(r"listening on (?:TCP |atcp )?\S*:(\d+)").group(1))
 
-    def stop(self) -> tuple[int, str]:
-        """SIGTERM, then the exit status and the rest of stderr."""
-        if self.proc.poll() is None:
+    def stop(self, *, terminate: bool = True) -> tuple[int, str]:
+        """SIGTERM (unless ``terminate`` is False: the command ends by itself), then the
+        exit status and the rest of stderr."""
+        if terminate and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             status = self.proc.wait(timeout=WAIT)

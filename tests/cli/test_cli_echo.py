@@ -9,26 +9,33 @@ from pathlib import Path
 
 import pytest
 
+from atcp.cli import main
 from cli_helpers import ATCP, WAIT, run_atcp
 
 SUBCOMMANDS = ["serve-echo", "connect", "send", "receive", "tunnel"]
 
 
-def test_help_for_every_subcommand():
-    top = run_atcp("--help")
+def _help(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as caught:
+        main([*argv, "--help"])
+    assert caught.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_for_every_subcommand(capsys):
+    top = run_atcp("--help")                 # once as a process: python -m atcp
     assert top.returncode == 0
     for name in SUBCOMMANDS:
         assert name in top.stdout.decode()
-        result = run_atcp(name, "--help")
-        assert result.returncode == 0, result.stderr
-        text = result.stdout.decode()
+        text = _help(capsys, name)
         assert text.startswith(f"usage: atcp {name}")
-        for flag in ("--loss", "--delay", "--seed", "--pcap", "--log", "--msl", "-v"):
+        for flag in ("--loss", "--delay", "--seed", "--pcap", "--log", "--msl",
+                     "--congestion", "-v"):
             assert flag in text, (name, flag)
 
 
-def test_send_help_describes_the_framing():
-    text = run_atcp("send", "--help").stdout.decode()
+def test_send_help_describes_the_framing(capsys):
+    text = _help(capsys, "send")
     assert "SHA-256" in text and "ATCPFILE" in text
 
 
@@ -85,7 +92,6 @@ def test_connect_with_log_json_keeps_stdout_clean(spawn, tmp_path):
 
 
 def test_python_dash_m_and_main_agree():
-    from atcp.cli import main
     with pytest.raises(SystemExit) as caught:
         main(["--version"])
     assert caught.value.code == 0

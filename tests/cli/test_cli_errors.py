@@ -31,11 +31,19 @@ def test_refused():
     ("[not-v6]:1", "is not an IPv6 address"),
     (":9000", "a host is needed"),
 ])
-def test_bad_address(address, message):
+def test_bad_address_messages(address, message):
+    with pytest.raises(CliError) as caught:
+        parse_address(address)
+    assert message in str(caught.value)
+    assert describe_error(caught.value) == str(caught.value)
+
+
+@pytest.mark.parametrize("address", ["nonsense", "::1:9000"])
+def test_bad_address_exits_with_one_line(address):
     result = run_atcp("connect", address)
     assert result.returncode == 1
     line = one_line(result.stderr)
-    assert line.startswith("atcp: error: ") and message in line
+    assert line.startswith(f"atcp: error: bad address {address!r}: ")
 
 
 def test_unresolvable_host():

@@ -50,7 +50,10 @@ def check_bounds(stack: Stack) -> None:
     # Every timer belongs to something alive: closed connections leave the wheel.
     assert len(stack._wheel) <= len(stack._conns) + len(stack._time_wait)
     for listener in stack._listeners.values():
-        assert len(listener.syn_queue) + len(listener.accept_queue) <= listener.backlog
+        # Each queue holds at most ``backlog``; SYN cookies may fill the accept queue while
+        # the SYN queue is full, so together they may hold up to twice that.
+        assert len(listener.syn_queue) <= listener.backlog
+        assert len(listener.accept_queue) <= listener.backlog
     for conn in stack._conns.values():
         c = conn.config
         assert len(conn.sndbuf) <= c.send_buffer
@@ -81,8 +84,11 @@ class DeliveryChecker:
 
     def __init__(self) -> None:
         self.read: dict[int, int] = {}   # id(conn) -> bytes read so far
+        self._alive: list = []           # every conn seen, so that ids are never reused
 
     def delivered(self, conn, data: bytes) -> None:
+        if id(conn) not in self.read:
+            self._alive.append(conn)
         done = self.read.get(id(conn), 0)
         start = (conn.irs + 1 + done) & MASK
         assert data == peer_bytes(start, len(data)), (
@@ -98,8 +104,11 @@ class OutputChecker:
         self.stack = stack
         self.written: dict[int, bytearray] = {}   # id(conn) -> everything conn.send took
         self.conns: dict[tuple, object] = {}      # (remote, local, remote port) -> conn
+        self._alive: list = []                    # every writer, so ids are never reused
 
     def wrote(self, conn, data: bytes) -> None:
+        if id(conn) not in self.written:
+            self._alive.append(conn)
         self.written.setdefault(id(conn), bytearray()).extend(data)
         self.conns[conn.key] = conn
 

@@ -35,6 +35,7 @@ LISTEN_PORT = 80
 #: (local TCP port, peer TCP port): three reach the listener, two are our active opens.
 IDENTITIES = [(80, 4000), (80, 4001), (80, 4002), (5000, 7), (5001, 7)]
 S = State
+APP_DATA = bytes((b * 13 + 5) & 0xFF for b in range(6000))
 
 FLAGS = st.sampled_from([
     ACK, ACK, ACK, ACK | PSH, ACK | FIN, SYN, SYN | ACK, RST, RST | ACK, FIN, 0, PSH,
@@ -77,7 +78,7 @@ class ChaoticPeer(RuleBasedStateMachine):
         self.delivery = DeliveryChecker()
         self.conns: dict[tuple, object] = {}      # identity -> latest Connection object
         self.last_seen: dict[tuple, Segment] = {}  # identity -> last segment sent to it
-        self.closed_told: set[int] = set()
+        self.closed_told: dict[int, object] = {}   # id -> conn (kept alive: ids stay unique)
         self.peer_isn = seed * 7919 & MASK
 
     # ---------------------------------------------------------------- plumbing
@@ -94,7 +95,7 @@ class ChaoticPeer(RuleBasedStateMachine):
                 break
             if isinstance(event, ev.ConnectionClosed):
                 assert id(event.conn) not in self.closed_told, f"{event!r} told twice"
-                self.closed_told.add(id(event.conn))
+                self.closed_told[id(event.conn)] = event.conn
             elif isinstance(event, ev.Accepted):
                 pass
         else:
@@ -192,7 +193,7 @@ class ChaoticPeer(RuleBasedStateMachine):
         conn = self._conn(i)
         if conn is None:
             return
-        data = bytes((b * 13 + n) & 0xFF for b in range(n))
+        data = APP_DATA[n % 251:n % 251 + n]
 
         def call():
             taken = conn.send(data, self.now)
@@ -249,6 +250,6 @@ class ChaoticPeer(RuleBasedStateMachine):
             assert conn.snd_una == conn.snd_nxt and not len(conn.sndbuf), conn
 
 ChaoticPeer.TestCase.settings = settings(
-    max_examples=120, stateful_step_count=60, deadline=None,
+    max_examples=1000, stateful_step_count=60, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_chaotic_peer_and_application = ChaoticPeer.TestCase

@@ -129,7 +129,7 @@ class Cubic(CongestionControl):
             self.w_max = cwnd
         self.cwnd_prior = cwnd
         self.epoch_start = None
-        self.ssthresh = max(int(self.cwnd * BETA), 2 * mss)
+        self.ssthresh = max(round(self.cwnd * BETA), 2 * mss)
         self.cwnd = self.ssthresh
         self._carry = 0.0
         if self.hystart is not None:
@@ -140,7 +140,7 @@ class Cubic(CongestionControl):
         and W_max at the window congestion avoidance begins with."""
         if first:
             self.save()
-            self.ssthresh = max(int(self.cwnd * BETA), 2 * self.mss)
+            self.ssthresh = max(round(self.cwnd * BETA), 2 * self.mss)
             self.cwnd_prior = self.cwnd / self.mss
             self.w_max = 0.0
         self.epoch_start = None
