@@ -77,7 +77,8 @@ class Config:
     #: Pending connections a listener holds (SYN queue) and accepted ones not yet taken by
     #: the application (accept queue), unless ``listen()`` is given a backlog. A SYN finds
     #: room only while the two together hold fewer; beyond, it gets a cookie (``syncookies``)
-    #: and a returning cookie finds room while the accept queue alone holds fewer.
+    #: and a returning cookie finds room while the accept queue alone holds fewer, so with
+    #: cookies a listener holds up to twice ``backlog``.
     backlog: int = 128
     #: Answer a SYN with a SYN cookie (RFC 4987 3.6) instead of dropping it when the
     #: listener's SYN queue is full or the stack holds ``max_connections``: no state is

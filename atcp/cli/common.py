@@ -24,8 +24,10 @@ from .. import log
 from ..config import Config
 from ..impair import Impairment
 
-__all__ = ["CliError", "Address", "parse_address", "add_common_flags", "config_from",
-           "impairment_from", "setup_logging", "describe_error", "run", "say"]
+__all__ = ["CliError", "Address", "parse_address", "format_address", "add_common_flags",
+           "positive_seconds", "congestion_names", "config_from", "impairment_from",
+           "numbered_path", "setup_logging", "say", "describe_error", "with_target", "Stop",
+           "run", "INTERRUPTED"]
 
 #: Exit status of a command stopped by SIGINT (as a shell reports a process killed by it).
 INTERRUPTED = 130

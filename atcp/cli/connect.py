@@ -27,6 +27,7 @@ closed its side too. Example: echo hello | atcp connect 127.0.0.1:9000
 """
 
 _CHUNK = 65536
+_CLOSE_WAIT = 5.0   # seconds a finished connection may take to close before it is aborted
 
 
 def register(subparsers) -> None:
@@ -109,23 +110,35 @@ async def connect(args) -> int:
                 return
 
     tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+    graceful = False
     try:
         await asyncio.gather(*tasks)
+        graceful = True
     except OSError as exc:
-        writer.transport.abort()
         raise with_target(exc, target) from None
     finally:
         for task in tasks:
             task.cancel()
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except OSError:
-            pass
+        await finish(writer, graceful=graceful)
         if args.verbose:
             print(format_stats(writer.get_extra_info("tcp_info"), label), file=sys.stderr,
                   flush=True)
     return 0
+
+
+async def finish(writer, *, graceful: bool) -> None:
+    """End a connection: after success, close it (FIN after pending data) and wait, a
+    bounded time, for the end of the exchange; after a failure or an interruption, abort
+    it (RST) at once so that nothing waits on a peer that may be gone."""
+    if graceful:
+        writer.close()
+        try:
+            async with asyncio.timeout(_CLOSE_WAIT):
+                await writer.wait_closed()
+            return
+        except (OSError, TimeoutError):
+            pass
+    writer.transport.abort()
 
 
 def _silence_stdout() -> None:

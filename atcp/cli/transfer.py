@@ -31,7 +31,7 @@ import sys
 from .. import aio
 from .common import (CliError, add_common_flags, config_from, format_address, impairment_from,
                      parse_address, positive_seconds, run, say, with_target)
-from .connect import open_to
+from .connect import finish, open_to
 from .progress import Progress, human_bytes
 from .stats import connection_label, format_stats
 
@@ -156,20 +156,20 @@ async def send_file(args) -> int:
         label = connection_label(writer)
         progress = Progress(f"send {name}", size, sys.stderr, enabled=_progress_enabled(args))
         ticker = asyncio.create_task(_track_acks(writer, progress, len(header), size))
+        graceful = False
         try:
             digest = await _send_body(writer, source, header, size)
             reply = await reader.read()
+            graceful = True
         except OSError as exc:
-            writer.transport.abort()
             raise with_target(exc, target) from None
         finally:
             ticker.cancel()
+            await finish(writer, graceful=graceful)
+            if args.verbose:
+                print(format_stats(writer.get_extra_info("tcp_info"), label),
+                      file=sys.stderr, flush=True)
         elapsed = progress.finish(size if len(reply) == DIGEST_SIZE else progress.done)
-        writer.close()
-        await _closed(writer)
-        if args.verbose:
-            print(format_stats(writer.get_extra_info("tcp_info"), label), file=sys.stderr,
-                  flush=True)
     if len(reply) != DIGEST_SIZE:
         raise CliError("the receiver closed without confirming the file")
     if reply != digest:
@@ -231,14 +231,18 @@ async def receive_file(args) -> int:
     finally:
         server.close()
     label = connection_label(writer)
+    graceful = False
     try:
-        return await _receive(args, reader, writer)
+        status = await _receive(args, reader, writer)
+        graceful = True
+        return status
+    except CliError:
+        graceful = True    # the exchange itself went through: let the reply reach the sender
+        raise
     except OSError as exc:
-        writer.transport.abort()
         raise with_target(exc, "the sender") from None
     finally:
-        writer.close()
-        await _closed(writer)
+        await finish(writer, graceful=graceful)
         if args.verbose:
             print(format_stats(writer.get_extra_info("tcp_info"), label), file=sys.stderr,
                   flush=True)
@@ -298,13 +302,6 @@ async def _receive_body(reader, sink, size: int, progress: Progress) -> bytes:
         progress.finish()
         raise
     return sha.digest()
-
-
-async def _closed(writer) -> None:
-    try:
-        await writer.wait_closed()
-    except OSError:
-        pass
 
 
 def _rate(size: int, elapsed: float) -> str:

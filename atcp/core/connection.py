@@ -62,6 +62,7 @@ _OUTPUT_STATES = frozenset({S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.CLOSING
 _RECEIVES_TEXT = frozenset({S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2})
 #: RFC 8985 7.2 WCDelAckT: a lone segment's ACK may wait this long at the receiver.
 _WORST_DELAYED_ACK = 0.2
+_SACK_BLOCK_BYTES = 8
 _TIMERS = ("t_rexmt", "t_delack", "t_persist", "t_keep", "t_finwait2", "t_reorder",
            "t_probe", "t_pace")
 
@@ -689,13 +690,13 @@ class Connection:
         if advanced:
             if tsecr is not None:
                 self._ts_rtt_sample(tsecr, prior_flight, now)
-            self._check_spurious(una, tsecr, now)
+            self._check_spurious(una, tsecr)
             self._count_round(una, now)
         if dsack is not None:
             self._dsack_arrived(dsack, una)
         if self.tlp_end is not None:
             self._tlp_ack(una, advanced, dsack, seg, now)
-        self._detect_loss(seg, advanced, una, now)
+        self._detect_loss(seg, advanced, now)
         if self.in_recovery and seq_ge(self.snd_una, self.recover):
             self._end_recovery(now)
         if sb.delivered_bytes and not self.in_recovery:
@@ -760,7 +761,7 @@ class Connection:
         self.round_start = now
         self.round_delivered = self.delivered
 
-    def _detect_loss(self, seg: Segment, advanced: bool, una: int, now: float) -> None:
+    def _detect_loss(self, seg: Segment, advanced: bool, now: float) -> None:
         """Mark lost records: RACK with SACK (RFC 8985), else the DupThresh rules of
         RFC 6675 (with SACK) and RFC 5681/6582 (without)."""
         sb = self.sb
@@ -768,7 +769,8 @@ class Connection:
             self._rack_detect(now)
             return
         if advanced:
-            if self.in_recovery and not self.sack_permitted and seq_lt(self.snd_una, self.recover):
+            if (self.in_recovery and not self.sack_permitted
+                    and seq_lt(self.snd_una, self.recover)):
                 # RFC 6582 3.2 step 4, partial ACK: the next hole goes out now; the
                 # duplicate ACKs it covered no longer count as segments gone.
                 self.dupacks = max(0, self.dupacks - sb.delivered_bytes // self.snd_mss)
@@ -798,7 +800,7 @@ class Connection:
             return
         sb = self.sb
         reo_wnd = rack.reo_wnd(self._recovering(), sb.sacked // self.snd_mss, self.rto.srtt)
-        timeout = sb.rack_detect(rack.time, rack.end, rack.rtt + reo_wnd, now)
+        timeout = sb.rack_detect(rack.tx, rack.rtt + reo_wnd, now)
         if timeout:
             self._set_timer("t_reorder", now + timeout)
         else:
@@ -843,7 +845,7 @@ class Connection:
             self._retransmit(first, now)
 
     # ------------------------------------------------------------------ spurious episodes
-    def _check_spurious(self, una: int, tsecr: int | None, now: float) -> None:
+    def _check_spurious(self, una: int, tsecr: int | None) -> None:
         """Eifel detection (RFC 3522): the ACK for the first retransmission of an episode
         echoes the original's older timestamp, so the original arrived and the episode was
         spurious; the response (RFC 4015) restores the window and stops resending."""
@@ -852,7 +854,7 @@ class Connection:
             return
         self.eifel = None
         if tsecr is not None and seq_lt(tsecr, eifel[1]):
-            self._undo(now, "timestamps")
+            self._undo("timestamps")
 
     def _dsack_arrived(self, block: tuple[int, int], una: int) -> None:
         """A D-SACK (RFC 2883): RACK widens its reordering window (RFC 8985 6.2 step 4);
@@ -864,9 +866,9 @@ class Connection:
                 and self.undo_retrans > 0:
             self.undo_retrans -= 1
             if self.undo_retrans == 0:
-                self._undo(None, "dsack")
+                self._undo("dsack")
 
-    def _undo(self, now: float | None, how: str) -> None:
+    def _undo(self, how: str) -> None:
         # The "lost" segments arrived after all: the path reorders (RFC 8985 6.2 step 3's
         # test cannot see it, as they were retransmitted), so RACK waits from now on.
         self.rack.reordering_seen = True
@@ -1081,7 +1083,7 @@ class Connection:
         flight stays under the congestion window and the pacer lets it go."""
         if self.state not in _OUTPUT_STATES or self.snd_una == self.iss:
             return   # nothing but the SYN may be in flight until it is acknowledged
-        mss = self.snd_mss
+        mss = self.snd_mss - self._sack_room()   # so that new data leaves room for SACK
         sndbuf = self.sndbuf
         sb = self.sb
         cwnd = self.cc.cwnd
@@ -1099,7 +1101,10 @@ class Connection:
             if sb.lost:
                 rec = sb.next_lost()
                 if rec is not None:
-                    if in_flight >= cwnd or (rec.end > wnd_end and rec.start != una):
+                    # Within the congestion window, and the peer's (its first segment may
+                    # overhang a window too small for it, but not a closed one).
+                    if in_flight >= cwnd or (rec.end > wnd_end
+                                             and (rec.start != una or not self.snd_wnd)):
                         break
                     self._retransmit(rec, now)
                     continue
@@ -1203,7 +1208,8 @@ class Connection:
             flags |= PSH
         seq = self._send_off_to_seq(start)
         self._emit(Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags,
-                           self._window_field(), data, self._options(now)), now)
+                           self._window_field(), data,
+                           self._options(now, self.snd_mss - len(data))), now)
         if self.pacer is not None:
             self.pacer.spend(len(data) or 1)
         if retransmit:
@@ -1238,23 +1244,35 @@ class Connection:
         self.segs_out += 1
         self.stack._emit_raw(seg, self.remote)
 
-    def _options(self, now: float):
-        if self.sack_permitted and self.sack_report:
-            return self._sack_options(now)
+    def _options(self, now: float, room: int = 40):
+        """The options of a segment we send. ``room``: bytes the segment has for SACK
+        blocks (RFC 6691: options come out of the MSS, so a full data segment has none)."""
+        if self.sack_permitted and self.sack_report and room >= _SACK_BLOCK_BYTES + 4:
+            return self._sack_options(now, room)
         if self.ts_enabled:
             return Options(ts_val=self._ts_now(now), ts_ecr=self.ts_recent)
         return NO_OPTIONS
 
-    def _sack_options(self, now: float) -> Options:
+    def _sack_options(self, now: float, room: int) -> Options:
         """SACK blocks (RFC 2018 3-4): four fit beside no other option, three beside
-        timestamps."""
+        timestamps; fewer when data takes the room."""
         ts = self.ts_enabled
+        limit = min(3 if ts else 4, (room - 4) // _SACK_BLOCK_BYTES)
         base = self.irs + 1
         blocks = tuple(((base + a) & MASK, (base + b) & MASK)
-                       for a, b in self.sack_report.blocks(3 if ts else 4))
+                       for a, b in self.sack_report.blocks(limit))
         if ts:
             return Options(sack=blocks, ts_val=self._ts_now(now), ts_ecr=self.ts_recent)
         return Options(sack=blocks)
+
+    def _sack_room(self) -> int:
+        """Bytes the SACK blocks of our next ACK will take (NOP, NOP, kind, length and
+        eight per block), which data segments leave free; 0 when there are none."""
+        report = self.sack_report
+        if not self.sack_permitted or not report:
+            return 0
+        blocks = len(report.ranges()) + (report.dsack is not None)
+        return 4 + _SACK_BLOCK_BYTES * min(blocks, 3 if self.ts_enabled else 4)
 
     def _ts_now(self, now: float) -> int:
         """TSval: a millisecond clock with a per-connection offset (RFC 7323 5.4)."""

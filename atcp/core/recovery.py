@@ -4,7 +4,10 @@ Theory of operation
 -------------------
 Every segment of data (or FIN) the sender transmits for the first time becomes a `Sent`
 record in the `Scoreboard`, keyed by stream offsets (unwrapped, so no modular arithmetic):
-``[start, end)``, the time of its latest transmission and a few flag bits. Records live in
+``[start, end)``, the time and serial number of its latest transmission and a few flag
+bits. The serial number orders transmissions exactly where their times tie (one clock
+reading for a whole batch of ACKs), so RACK never takes a retransmission for older than
+the new data sent just before it. Records live in
 two orders at once:
 
 * by sequence, in a list (a head index skips what the cumulative ACK removed), for the
@@ -57,12 +60,13 @@ def _start(rec: "Sent") -> int:
 class Sent:
     """One transmitted segment: stream offsets ``[start, end)`` (a FIN counts one)."""
 
-    __slots__ = ("start", "end", "time", "flags")
+    __slots__ = ("start", "end", "time", "tx", "flags")
 
-    def __init__(self, start: int, end: int, time: float) -> None:
+    def __init__(self, start: int, end: int, time: float, tx: int) -> None:
         self.start = start
         self.end = end
         self.time = time
+        self.tx = tx            # serial number of the latest transmission
         self.flags = 0
 
     def __repr__(self) -> str:
@@ -75,7 +79,7 @@ class Sent:
 class Scoreboard:
     """The records of everything in flight; see the module docstring."""
 
-    __slots__ = ("_recs", "_head", "_order", "_lost_heap", "_pushes", "out", "sacked",
+    __slots__ = ("_recs", "_head", "_order", "_lost_heap", "_pushes", "_tx", "out", "sacked",
                  "lost", "delivered", "delivered_bytes", "sacked_acked", "lost_marked",
                  "_prev_blocks", "_scan", "_sacked_below")
 
@@ -85,6 +89,7 @@ class Scoreboard:
         self._order: OrderedDict[Sent, None] = OrderedDict()
         self._lost_heap: list = []
         self._pushes = 0
+        self._tx = 0
         self.out = 0              # bytes in every record
         self.sacked = 0           # ... of them SACKed
         self.lost = 0             # ... presumed lost, not yet retransmitted
@@ -116,7 +121,8 @@ class Scoreboard:
     # -- transmissions --------------------------------------------------------------------
     def add(self, start: int, end: int, now: float) -> Sent:
         """A first transmission of ``[start, end)``."""
-        rec = Sent(start, end, now)
+        self._tx += 1
+        rec = Sent(start, end, now, self._tx)
         self._recs.append(rec)
         self._order[rec] = None
         self.out += end - start
@@ -129,6 +135,8 @@ class Scoreboard:
             self.lost -= rec.end - rec.start
         rec.flags = (flags & ~LOST) | RETRANS | EVER_RETRANS
         rec.time = now
+        self._tx += 1
+        rec.tx = self._tx
         self._order.move_to_end(rec)
 
     # -- acknowledgments ------------------------------------------------------------------
@@ -324,19 +332,18 @@ class Scoreboard:
             self._scan = rec.end
             i += 1
 
-    def rack_detect(self, rack_time: float, rack_end: int, wait: float, now: float) -> float:
+    def rack_detect(self, rack_tx: int, wait: float, now: float) -> float:
         """RFC 8985 6.2 step 5: every record sent before the most recently delivered one
-        (``rack_time``, ``rack_end``) and outstanding for longer than ``wait`` (RACK.rtt +
+        (transmission ``rack_tx``) and outstanding for longer than ``wait`` (RACK.rtt +
         RACK.reo_wnd) is lost. Returns how long until the latest of the others would be
         (0 when there is none), for the reordering timer."""
         timeout = 0.0
         for rec in self._order:   # marking changes flags only, never this order
             if rec.flags & LOST:
                 continue
-            t = rec.time
-            if t > rack_time or (t == rack_time and rec.end > rack_end):
-                break
-            remaining = t + wait - now
+            if rec.tx > rack_tx:
+                break   # sent after it (RACK_sent_after): nothing to conclude yet
+            remaining = rec.time + wait - now
             if remaining <= _EPSILON:
                 self.mark_lost(rec)
             elif remaining > timeout:
@@ -348,12 +355,12 @@ class Rack:
     """RACK's state (RFC 8985 6.1) and its per-ACK steps 1-4; step 5 is
     `Scoreboard.rack_detect`. Offsets are stream offsets, times seconds."""
 
-    __slots__ = ("time", "end", "rtt", "min_rtt", "fack", "reordering_seen", "reordering",
+    __slots__ = ("time", "tx", "rtt", "min_rtt", "fack", "reordering_seen", "reordering",
                  "reo_wnd_mult", "reo_wnd_persist", "dsack_round")
 
     def __init__(self) -> None:
         self.time = -1.0          # RACK.xmit_ts of the most recently sent delivered record
-        self.end = 0              # RACK.end_seq
+        self.tx = 0               # ... and its transmission's serial number (for ties)
         self.rtt = 0.0            # RACK.rtt
         self.min_rtt: float | None = None
         self.fack = 0             # highest end delivered
@@ -391,9 +398,9 @@ class Rack:
                     continue
                 if self.min_rtt is not None and rtt < self.min_rtt - _EPSILON:
                     continue
-            if t > self.time or (t == self.time and end > self.end):
+            if rec.tx > self.tx:
                 self.time = t
-                self.end = end
+                self.tx = rec.tx
                 self.rtt = rtt
                 sample = rtt
         if sample is not None and (self.min_rtt is None or sample < self.min_rtt):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+import atcp
 from atcp.cli import main
-from cli_helpers import ATCP, WAIT, run_atcp
+from cli_helpers import WAIT, run_atcp
 
 SUBCOMMANDS = ["serve-echo", "connect", "send", "receive", "tunnel"]
 
@@ -95,5 +96,18 @@ def test_python_dash_m_and_main_agree():
     with pytest.raises(SystemExit) as caught:
         main(["--version"])
     assert caught.value.code == 0
-    assert run_atcp("--version").stdout.decode().strip() == f"atcp {__import__('atcp').__version__}"
-    assert ATCP[1:] == ["-m", "atcp"]
+    assert run_atcp("--version").stdout.decode().strip() == f"atcp {atcp.__version__}"
+
+
+def test_common_flags_become_config_and_impairment():
+    from atcp.cli import build_parser
+    from atcp.cli.common import config_from, impairment_from, numbered_path
+    args = build_parser().parse_args([
+        "connect", "127.0.0.1:1", "--msl", "500ms", "--congestion", "newreno",
+        "--pcap", "c.pcap", "--loss", "5%", "--delay", "20ms", "--seed", "9"])
+    config = config_from(args)
+    assert (config.msl, config.congestion, config.pcap_path) == (0.5, "newreno", "c.pcap")
+    assert impairment_from(args) == atcp.Impairment(loss=0.05, delay=0.02, seed=9)
+    plain = build_parser().parse_args(["connect", "127.0.0.1:1"])
+    assert impairment_from(plain) is None and config_from(plain) == atcp.Config()
+    assert numbered_path("cap.pcap", 3) == "cap-3.pcap" and numbered_path(None, 3) is None

@@ -184,3 +184,25 @@ def test_lost_retransmission_is_found_by_rack_not_rto() -> None:
     assert cb.read(-1, link.now) == data
     assert len(hits) == 2 and ca.retransmits == 2
     assert ca.rexmt_count == 0 and ca.rto.backoff == 0   # no timeout was needed
+
+
+def test_sack_blocks_never_make_a_segment_outgrow_the_mss() -> None:
+    """RFC 6691: options count against the MSS. Data flowing both ways under loss means
+    data segments that also acknowledge out-of-order data: the payload shrinks to leave
+    room for the SACK blocks, so no datagram exceeds 20 + MSS bytes."""
+    link, ca, cb = pair(seed=12)
+    link.loss = 0.05
+    up, down = random.Random(1).randbytes(200_000), random.Random(2).randbytes(200_000)
+    sent_up = sent_down = 0
+    got_up, got_down = bytearray(), bytearray()
+    for _ in range(200_000):
+        sent_up += ca.send(up[sent_up:sent_up + 65536], link.now)
+        sent_down += cb.send(down[sent_down:sent_down + 65536], link.now)
+        got_up += cb.read(-1, link.now)
+        got_down += ca.read(-1, link.now)
+        if (len(got_up), len(got_down)) == (len(up), len(down)) or not link.step():
+            break
+    assert bytes(got_up) == up and bytes(got_down) == down
+    with_both = [raw for _, _, raw in link.log if parse(raw).payload and parse(raw).options.sack]
+    assert with_both   # data segments did carry SACK blocks
+    assert max(len(raw) for _, _, raw in link.log) <= 20 + ca.rcv_mss

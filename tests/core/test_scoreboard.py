@@ -175,15 +175,15 @@ def test_rack_marks_lost_what_was_sent_before_a_delivered_segment_after_rtt() ->
     sb.begin_ack()
     sb.sack([(3 * MSS, 4 * MSS)])                       # segment 3, sent at 3 ms, arrives
     rtt = rack.update(sb.delivered, now, None, 0, MSS)
-    assert rtt == pytest.approx(0.097) and rack.end == 4 * MSS
+    assert rtt == pytest.approx(0.097) and rack.tx == 4
     # reo_wnd: a quarter of min_RTT while fewer than DupThresh segments are SACKed.
     reo = rack.reo_wnd(False, 1, 0.1)
     assert reo == pytest.approx(0.097 / 4)
-    timeout = sb.rack_detect(rack.time, rack.end, rack.rtt + reo, now)
+    timeout = sb.rack_detect(rack.tx, rack.rtt + reo, now)
     assert sb.lost == 0                                 # still inside the reordering window
     # The latest of them (segment 2, sent at 2 ms) is due at 2 ms + RTT + reo_wnd.
     assert timeout == pytest.approx(0.002 + 0.097 + reo - now)
-    timeout = sb.rack_detect(rack.time, rack.end, rack.rtt + reo, now + 0.03)
+    timeout = sb.rack_detect(rack.tx, rack.rtt + reo, now + 0.03)
     assert [r.start // MSS for r in sb if r.flags & LOST] == [0, 1, 2]
     assert timeout == 0.0                               # segment 4 was sent later: not judged
 

@@ -50,10 +50,10 @@ def check_bounds(stack: Stack) -> None:
     # Every timer belongs to something alive: closed connections leave the wheel.
     assert len(stack._wheel) <= len(stack._conns) + len(stack._time_wait)
     for listener in stack._listeners.values():
-        # Each queue holds at most ``backlog``; SYN cookies may fill the accept queue while
-        # the SYN queue is full, so together they may hold up to twice that.
+        # The SYN queue holds at most ``backlog``; SYN cookies may fill the accept queue
+        # while it is full, so together they hold up to twice that (Config.backlog).
         assert len(listener.syn_queue) <= listener.backlog
-        assert len(listener.accept_queue) <= listener.backlog
+        assert len(listener.syn_queue) + len(listener.accept_queue) <= 2 * listener.backlog
     for conn in stack._conns.values():
         c = conn.config
         assert len(conn.sndbuf) <= c.send_buffer
