@@ -11,7 +11,14 @@ import atcp
 
 
 def pytest_asyncio_loop_factories(config, item):
+    if item.get_closest_marker("default_loop_only"):
+        return {"asyncio": asyncio.new_event_loop}
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "default_loop_only: the test exercises a path only the default loop has")
 
 
 @pytest.fixture(autouse=True)

@@ -192,11 +192,10 @@ async def test_tls_handshake_timeout_against_a_silent_server():
                                            ssl_handshake_timeout=0.3)
 
 
+@pytest.mark.default_loop_only   # uvloop's loop.start_tls takes only uvloop's own transports
 async def test_starttls_upgrade_of_an_open_connection(pki):
     """STARTTLS: a connection that began in the clear upgrades with asyncio's own
     ``StreamWriter.start_tls``, which calls ``loop.start_tls`` on the atcp transport."""
-    if not isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop):
-        pytest.skip("uvloop's loop.start_tls takes only uvloop's own transports")
     server_ctx, client_ctx = pki
 
     async def handler(reader, writer):
