@@ -65,7 +65,9 @@ class Config:
     rfc1337: bool = True
     #: Let a new SYN reopen a connection in TIME-WAIT when it is provably newer (RFC 6191).
     time_wait_reuse: bool = True
-    #: Drop segments with both SYN and FIN set when they would open a connection.
+    #: Drop segments with both SYN and FIN set that reach a listener or a connection (in
+    #: any state, TIME-WAIT included): no TCP sends them, and acting on them could open,
+    #: reset or restart something. Where nothing is, they still get a RST (3.10.7.1).
     drop_synfin: bool = True
     #: Keep-alive probes (RFC 9293 3.8.4): off by default.
     keepalive: bool = False

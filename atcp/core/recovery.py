@@ -7,15 +7,15 @@ record in the `Scoreboard`, keyed by stream offsets (unwrapped, so no modular ar
 ``[start, end)``, the time and serial number of its latest transmission and a few flag
 bits. The serial number orders transmissions exactly where their times tie (one clock
 reading for a whole batch of ACKs), so RACK never takes a retransmission for older than
-the new data sent just before it. Records live in
-two orders at once:
+the new data sent just before it. Records live in two orders at once:
 
 * by sequence, in a list (a head index skips what the cumulative ACK removed), for the
   cumulative ACK, SACK blocks (found by bisection) and "lowest lost segment first";
 * by transmission time, in an ``OrderedDict`` holding only records neither acknowledged
   nor SACKed; a retransmission moves its record to the end. RACK (RFC 8985 6.2) walks it
   from the oldest and stops at the first record sent after the one most recently
-  delivered, so a check costs the holes, not the window.
+  delivered, so a check costs the holes (and the records already waiting to be resent),
+  not the window.
 
 The counters ``out``, ``sacked`` and ``lost`` are kept up to date as records change, so
 ``in_flight`` (RFC 6675's pipe: what is neither SACKed nor presumed lost; a retransmission
@@ -41,7 +41,7 @@ from collections import OrderedDict
 from ..wire.seq import MASK, seq_lt
 
 __all__ = ["Sent", "Scoreboard", "Rack", "SACKED", "LOST", "RETRANS", "EVER_RETRANS",
-           "DUPTHRESH"]
+           "ACKED", "DUPTHRESH"]
 
 SACKED = 1          # the peer holds it (RFC 2018)
 LOST = 2            # presumed lost and not retransmitted since

@@ -24,6 +24,7 @@ CLOSE-WAIT (`reset_for_abort`); `Connection.abort` decides the state.
 
 from __future__ import annotations
 
+import collections
 import enum
 
 from ..wire import ACK, RST, Segment
@@ -94,23 +95,21 @@ class ChallengeAckLimiter:
     """At most ``limit`` challenge ACKs in any ``interval`` seconds (RFC 5961 7).
 
     Kept per connection, so one connection's budget tells an attacker nothing about
-    another's (the global counter of CVE-2016-5696 did).
+    another's (the global counter of CVE-2016-5696 did). The times of the last ``limit``
+    challenges are kept, so the bound holds in every interval, also one that straddles
+    where a counter reset every ``interval`` would start afresh.
     """
 
-    __slots__ = ("limit", "interval", "_window_start", "_sent")
+    __slots__ = ("limit", "interval", "_sent")
 
     def __init__(self, limit: int, interval: float) -> None:
         self.limit = limit
         self.interval = interval
-        self._window_start = float("-inf")
-        self._sent = 0
+        self._sent: collections.deque[float] = collections.deque(maxlen=limit)
 
     def allow(self, now: float) -> bool:
-        if now - self._window_start >= self.interval:
-            self._window_start = now
-            self._sent = 0
-        if self._sent >= self.limit:
+        sent = self._sent
+        if len(sent) == self.limit and now - sent[0] < self.interval:
             return False
-        self._sent += 1
+        sent.append(now)
         return True
-

@@ -202,9 +202,9 @@ class Stack:
             return
         self.stats["segments_in"] += 1
         flags = seg.flags
-        if flags & (SYN | RST | FIN | ACK) != ACK and self._odd_segment(seg):
-            return
         key = (remote, seg.dst_port, seg.src_port)
+        if flags & (SYN | RST | FIN | ACK) != ACK and self._odd_segment(seg, key):
+            return
         conn = self._conns.get(key)
         if conn is not None:
             conn.segment_arrives(seg, now)
@@ -215,7 +215,7 @@ class Stack:
                 return
         self._no_connection(seg, remote, now)
 
-    def _odd_segment(self, seg: Segment) -> bool:
+    def _odd_segment(self, seg: Segment, key: tuple) -> bool:
         """Count segments whose control bits or options no ordinary segment has; True if
         the segment is to be dropped here."""
         flags = seg.flags
@@ -231,6 +231,12 @@ class Stack:
         elif flags & SYN:
             if flags & FIN:
                 self.stats["syn_fin_segments"] += 1
+                if self.config.drop_synfin and (key in self._conns or key in self._time_wait
+                                                or seg.dst_port in self._listeners):
+                    # Whatever it reaches, it opens, resets or restarts nothing; where
+                    # nothing is, 3.10.7.1 still answers it with a RST.
+                    self.stats["synfin_dropped"] += 1
+                    return True
             wscale = seg.options.wscale
             if wscale is not None and wscale > 14:
                 self.stats["wscale_over_14"] += 1   # used as 14 (RFC 7323 2.3)

@@ -66,12 +66,14 @@ def check_bounds(stack: Stack) -> None:
 
 
 def snapshot(stack: Stack) -> list:
-    """Everything about the stack's connections that input may not change unnoticed."""
+    """Everything about the stack's connections that input may not change unnoticed.
+    (Not RCV.ADV: any ACK sent, a challenge ACK too, may advertise a window opened by
+    reading.)"""
     rows = []
     for key, conn in sorted(stack._conns.items(), key=lambda kv: repr(kv[0])):
         rows.append((key, conn.state, conn.snd_una, conn.snd_nxt, conn.rcv_nxt, conn.snd_wnd,
-                     conn.rcv_adv, len(conn.rcvbuf), len(conn.sndbuf), conn.reasm.held,
-                     conn.eof, conn.error))
+                     len(conn.rcvbuf), len(conn.sndbuf), conn.reasm.held, conn.eof,
+                     conn.error))
     for key, tw in sorted(stack._time_wait.items(), key=lambda kv: repr(kv[0])):
         rows.append((key, "TIME-WAIT", tw.snd_nxt, tw.rcv_nxt, tw.expires))
     for port, listener in sorted(stack._listeners.items()):

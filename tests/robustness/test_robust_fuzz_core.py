@@ -250,6 +250,6 @@ class ChaoticPeer(RuleBasedStateMachine):
             assert conn.snd_una == conn.snd_nxt and not len(conn.sndbuf), conn
 
 ChaoticPeer.TestCase.settings = settings(
-    max_examples=1000, stateful_step_count=60, deadline=None,
+    max_examples=150, stateful_step_count=60, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_chaotic_peer_and_application = ChaoticPeer.TestCase
