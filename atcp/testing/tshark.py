@@ -32,6 +32,11 @@ def frames(tshark: str, path) -> list[dict[str, str]]:
     (empty string where absent; repeated values joined with commas)."""
     cmd = [tshark, "-n", "-r", str(path), "-o", "tcp.check_checksum:TRUE",
            "-o", "ip.check_checksum:TRUE", "-o", "tcp.analyze_sequence_numbers:TRUE",
+           # The payloads are arbitrary bytes: now and then a heuristic dissector (LBMSRS,
+           # for one) takes a segment for its protocol and has TCP reassemble the rest, and
+           # a resend overlapping that "message" then reads as malformed -- a guess about
+           # the application, not a TCP fault. Without reassembly, payloads stay data.
+           "-o", "tcp.desegment_tcp_streams:FALSE",
            "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]
     for name in FIELDS:
         cmd += ["-e", name]

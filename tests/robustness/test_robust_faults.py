@@ -28,8 +28,6 @@ from atcp.core.states import State
 from atcp.testing.link import Link
 from atcp.testing.peer import new_stack
 
-pytestmark = pytest.mark.asyncio
-
 FAULT_PEER = str(Path(__file__).resolve().with_name("fault_peer.py"))
 SHORT = dict(rto_initial=0.1, rto_min=0.05, rto_max=0.4, data_retries=3, msl=0.5)
 
@@ -59,6 +57,7 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.asyncio
 async def test_killed_sender_ends_our_reader_by_keepalive():
     """The peer was sending; killed, it goes silent. Our reader has nothing in flight, so
     keep-alive notices: TimeoutError after idle + probes * interval."""
@@ -93,6 +92,7 @@ async def test_killed_sender_ends_our_reader_by_keepalive():
         await server.wait_closed()
 
 
+@pytest.mark.asyncio
 async def test_killed_receiver_ends_our_writer_and_others_go_on():
     """The peer was receiving; killed, it stops acknowledging. Our writer's data goes
     unacknowledged until retransmission gives up; another client of the same server,
@@ -146,6 +146,7 @@ async def test_killed_receiver_ends_our_writer_and_others_go_on():
         await server.wait_closed()
 
 
+@pytest.mark.asyncio
 async def test_restarted_server_resets_the_half_open_client():
     """RFC 9293 3.5.1: the server process dies and a new one takes its port. It knows
     nothing of our connection, so our next segment draws a RST, which resets us."""
@@ -184,10 +185,10 @@ async def test_restarted_server_resets_the_half_open_client():
 def _linked(seed: int):
     a, b = new_stack(1000, seed=seed), new_stack(900_000, seed=seed + 1)
     link = Link(a, b, delay=0.01, seed=seed)
-    b.listen(80)
+    listener = b.listen(80)
     ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=1.0, stop=lambda: ca.state is State.ESTABLISHED)
-    cb = b._listeners[80].accept()
+    link.run(until=1.0, stop=lambda: bool(listener.accept_queue))
+    cb = listener.accept()
     return a, b, link, ca, cb
 
 
@@ -200,6 +201,7 @@ def test_core_restarted_server_answers_forgotten_segments_with_rst():
     fresh = new_stack(7_000_000, seed=3)
     fresh.listen(80)
     link.b = fresh
+    link.sent[id(fresh)] = 0
     ca.send(b"after the restart", link.now)
     link.run(until=link.now + 2.0)
     assert ca.state is State.CLOSED and isinstance(ca.error, ConnectionResetError)
@@ -213,9 +215,11 @@ def test_core_restarted_client_clears_the_old_connection_with_its_new_syn():
     a, b, link, ca, cb = _linked(2)
     fresh = new_stack(123_456_789, seed=4)
     link.a = fresh
+    link.sent[id(fresh)] = 0
     again = fresh.connect(link.addr_b, 80, link.now, local_port=ca.local_port)
-    link.run(until=link.now + 10.0, stop=lambda: again.state is State.ESTABLISHED)
+    listener = b._listeners[80]
+    link.run(until=link.now + 10.0, stop=lambda: bool(listener.accept_queue))
     assert again.state is State.ESTABLISHED
     assert cb.state is State.CLOSED and isinstance(cb.error, ConnectionResetError)
-    new = b._listeners[80].accept()
+    new = listener.accept()
     assert new is not None and new is not cb and new.irs == again.iss
