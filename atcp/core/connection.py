@@ -36,7 +36,7 @@ controller (`congestion`), which this file only informs; when data leaves is pac
 from __future__ import annotations
 
 from ..config import Config
-from ..wire import ACK, FIN, PSH, RST, SYN, NO_OPTIONS, Options, Segment
+from ..wire import ACK, FIN, PSH, RST, SYN, URG, NO_OPTIONS, Options, Segment
 from ..wire.seq import MASK, seq_add, seq_ge, seq_gt, seq_le, seq_lt, seq_sub
 from . import events as ev
 from .acceptance import ack_acceptable_5961, ack_in_flight, paws_rejects, segment_acceptable
@@ -56,10 +56,15 @@ __all__ = ["Connection"]
 S = State
 _MSS_DEFAULT = 536  # RFC 9293 3.7.1: assumed when the peer sends no MSS option
 _MIN_MSS = 64
-_CAN_SEND_DATA = frozenset({S.ESTABLISHED, S.CLOSE_WAIT})
-_FIN_PENDING_STATES = frozenset({S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK})
-_OUTPUT_STATES = frozenset({S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK})
-_RECEIVES_TEXT = frozenset({S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2})
+# Tuples, not frozensets: ``in`` on a tuple compares members by identity first, while a
+# set would call Enum.__hash__, a Python-level function, on every segment.
+_CAN_SEND_DATA = (S.ESTABLISHED, S.CLOSE_WAIT)
+_FIN_PENDING_STATES = (S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK)
+_OUTPUT_STATES = (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK)
+_RECEIVES_TEXT = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)
+_SYNCHRONIZED = tuple(SYNCHRONIZED)
+_PREDICTED_DATA = "data"   # what `Connection._predicted` found
+_PREDICTED_ACK = "ack"
 #: RFC 8985 7.2 WCDelAckT: a lone segment's ACK may wait this long at the receiver.
 _WORST_DELAYED_ACK = 0.2
 _SACK_BLOCK_BYTES = 8
@@ -107,6 +112,7 @@ class Connection:
         self.ts_recent = 0
         self.ts_recent_age = now      # when TS.Recent was last set (RFC 7323 5.5)
         self.ts_offset = 0
+        self._ts_options: Options | None = None   # reused by `_options`
         self.sack_permitted = False
         # Buffers
         self.sndbuf = SendBuffer(config.send_buffer)
@@ -338,7 +344,7 @@ class Connection:
         at least min(buffer/2, MSS) (receiver SWS avoidance, 3.8.6.2.2).
         """
         data = self.rcvbuf.read(n)
-        if data and self.state in SYNCHRONIZED and self.state is not S.TIME_WAIT:
+        if data and self.state in _SYNCHRONIZED and self.state is not S.TIME_WAIT:
             if self._window_update_due():
                 self._send_ack(now)
         return data
@@ -381,7 +387,7 @@ class Connection:
         if self.state is S.CLOSED:
             return
         self.read_closed = True
-        if len(self.rcvbuf) and self.state in SYNCHRONIZED and self.state is not S.TIME_WAIT:
+        if len(self.rcvbuf) and self.state in _SYNCHRONIZED and self.state is not S.TIME_WAIT:
             self.abort(now)
             return
         if self.state in (S.SYN_SENT, S.SYN_RECEIVED, S.ESTABLISHED, S.CLOSE_WAIT):
@@ -406,6 +412,14 @@ class Connection:
         if st is S.SYN_SENT:
             self._syn_sent(seg, now)
             return
+        if st is S.ESTABLISHED:
+            predicted = self._predicted(seg, now)
+            if predicted is _PREDICTED_DATA:
+                self._fast_data(seg, now)
+                return
+            if predicted is _PREDICTED_ACK:
+                self._fast_ack(seg, now)
+                return
         flags = seg.flags
         seg_len = seg.seg_len
         rcv_wnd = self._rcv_wnd()
@@ -492,6 +506,77 @@ class Connection:
                 self._send_ack(now)
         if self.state in _OUTPUT_STATES:
             self._output(now)
+
+    # Header prediction (after BSD's tcp_input; RFC 9293 allows any processing with the
+    # same outcome), in ESTABLISHED, for the two segments a bulk transfer is made of:
+    #
+    # * DATA: the next in-order data segment at a receiver, whose ACK field repeats
+    #   SND.UNA with nothing of ours outstanding. The sender's ACK processing
+    #   (`_sender_ack`) has nothing to do, so `_fast_data` runs only the seventh check.
+    # * ACK: a pure ACK at a sender, at RCV.NXT, that advances SND.UNA within SND.NXT.
+    #   `_fast_ack` runs all the sender's ACK processing (scoreboard, SACK, RACK, RTT,
+    #   congestion control) exactly as `_ack_arrives` would, skipping only its checks.
+    #
+    # Both need: flags exactly ACK (PSH aside), SEG.SEQ = RCV.NXT, no ACK owed from before,
+    # and a timestamp that PAWS (RFC 7323 5.3 R1) lets through. Then the first (sequence),
+    # second (RST), fourth (SYN) and RFC 5961 checks are known to pass; the send window
+    # update runs as usual. Anything else takes the full path.
+    def _predicted(self, seg: Segment, now: float):
+        if (seg.flags & (SYN | FIN | RST | URG | ACK) != ACK or seg.seq != self.rcv_nxt
+                or self._ack_owed_now):
+            return None
+        if self.ts_enabled:
+            ts_val = seg.options.ts_val
+            if ts_val is None or paws_rejects(ts_val, self.ts_recent, now - self.ts_recent_age):
+                return None
+        payload = seg.payload
+        ack = seg.ack
+        snd_una = self.snd_una
+        if payload:
+            if (ack != snd_una or snd_una != self.snd_nxt or self.sb.out
+                    or len(payload) > self._rcv_wnd()
+                    or self.reasm.held or self.peer_fin_off is not None or self.read_closed):
+                return None
+            return _PREDICTED_DATA
+        if ack != snd_una and seq_gt(ack, snd_una) and seq_le(ack, self.snd_nxt):
+            return _PREDICTED_ACK
+        return None
+
+    def _fast_ack(self, seg: Segment, now: float) -> None:
+        """The full path's effects for a pure ACK `_predicted` accepted (3.10.7.4 fifth
+        check, then TS.Recent, then output)."""
+        ack = seg.ack
+        self._snd_una_advances(ack, now)
+        self._sender_ack(seg, True, now)
+        self._update_send_window(seg, ack)
+        if self.state is S.CLOSED:
+            return
+        if self.ts_enabled and seq_le(seg.seq, self.last_ack_sent):
+            self.ts_recent = seg.options.ts_val
+            self.ts_recent_age = now
+        if self.state in _OUTPUT_STATES:
+            self._output(now)
+
+    def _fast_data(self, seg: Segment, now: float) -> None:
+        """The effects of the full path for a segment `_predicted` accepted: the
+        send window update of the fifth check, TS.Recent (RFC 7323 4.3), then the
+        seventh check for in-order text."""
+        seq = seg.seq
+        self._update_send_window(seg, seg.ack)
+        if self.ts_enabled and seq_le(seq, self.last_ack_sent):
+            self.ts_recent = seg.options.ts_val
+            self.ts_recent_age = now
+        payload = seg.payload
+        n = len(payload)
+        self.rcvbuf.append(payload)
+        self.rcv_off += n
+        if self.sack_permitted and self.sack_report:
+            self.sack_report.delivered(self.rcv_off)
+        self.rcv_nxt = (self.rcv_nxt + n) & MASK
+        self.bytes_received += n
+        self.stack._post(ev.DataReceived(self))
+        self._delayed_ack(n, now)
+        self._output(now)
 
     def _syn_sent(self, seg: Segment, now: float) -> None:
         """SEGMENT ARRIVES in SYN-SENT (3.10.7.3)."""
@@ -581,21 +666,7 @@ class Connection:
             self._snd_una_advances(ack, now)
         if advanced or ack == self.snd_una:
             self._sender_ack(seg, advanced, now)
-        # Send window update (3.10.7.4): only from a segment newer than the last one used.
-        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq
-                                              and seq_le(self.snd_wl2, ack)):
-            wnd = seg.window << self.snd_scale
-            if self.snd_wnd == 0 and wnd > 0:
-                self.t_persist = None
-                self.persist_backoff = 0
-                # A probe byte this ACK does not cover was refused: resend from SND.UNA
-                # now (no timer runs for it; the persist timer just stopped).
-                self.sb.mark_all_lost()
-            self.snd_wnd = wnd
-            self.snd_wl1 = seg.seq
-            self.snd_wl2 = ack
-            if wnd > self.max_snd_wnd:
-                self.max_snd_wnd = wnd
+        self._update_send_window(seg, ack)
 
         fin_acked = self.fin_off is not None and self.snd_una == self._fin_seq_end()
         if st is S.FIN_WAIT_1 and fin_acked:
@@ -613,6 +684,23 @@ class Connection:
                 self._drop(None, send_rst=False)
             return False
         return True
+
+    def _update_send_window(self, seg: Segment, ack: int) -> None:
+        """Send window update (3.10.7.4): only from a segment newer than the last one used."""
+        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq
+                                              and seq_le(self.snd_wl2, ack)):
+            wnd = seg.window << self.snd_scale
+            if self.snd_wnd == 0 and wnd > 0:
+                self.t_persist = None
+                self.persist_backoff = 0
+                # A probe byte this ACK does not cover was refused: resend from SND.UNA
+                # now (no timer runs for it; the persist timer just stopped).
+                self.sb.mark_all_lost()
+            self.snd_wnd = wnd
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = ack
+            if wnd > self.max_snd_wnd:
+                self.max_snd_wnd = wnd
 
     def _snd_una_advances(self, ack: int, now: float) -> None:
         """New data (or our SYN or FIN) was acknowledged: release it, restart the timer."""
@@ -1069,13 +1157,11 @@ class Connection:
     def _seq_to_send_off(self, seq: int) -> int:
         """Stream offset of a sequence number on the send side (data starts at ISS+1)."""
         base = self.sndbuf.start
-        return base + seq_sub(seq, seq_add(self.iss, 1 + base))
+        # seq_sub(seq, seq_add(ISS, 1 + base)) inlined: this runs several times a segment.
+        return base + ((seq - self.iss - 1 - base + 0x80000000) & MASK) - 0x80000000
 
     def _send_off_to_seq(self, off: int) -> int:
         return (self.iss + 1 + off) & MASK
-
-    def _send_nxt_off(self) -> int:
-        return self._seq_to_send_off(self.snd_nxt)
 
     def _output(self, now: float) -> None:
         """Send what the windows allow: presumed-lost segments first (RFC 6675 NextSeg),
@@ -1084,12 +1170,23 @@ class Connection:
         if self.state not in _OUTPUT_STATES or self.snd_una == self.iss:
             return   # nothing but the SYN may be in flight until it is acknowledged
         mss = self.snd_mss - self._sack_room()   # so that new data leaves room for SACK
-        sndbuf = self.sndbuf
+        # Neither the send buffer nor the FIN's place changes while we send.
+        end = self.sndbuf.end
+        fin_off = self.fin_off
         sb = self.sb
-        cwnd = self.cc.cwnd
         pacer = self.pacer
         if pacer is not None:
             pacer.refill(now, self.cc.pacing_rate(self.rto.srtt), mss)
+            if not pacer.ready():
+                self._set_timer("t_pace", now + pacer.wait())
+                return
+        # Nothing to send -- no record to resend, no unsent data, no FIN waiting -- is the
+        # usual case for a receiver and for most ACKs a sender gets: the loop below would
+        # reach the same ``break`` after computing windows and the pipe for nothing.
+        nxt = self._seq_to_send_off(self.snd_nxt)
+        if not sb.lost and nxt >= end and nxt != fin_off:
+            return
+        cwnd = self.cc.cwnd
         una = self._seq_to_send_off(self.snd_una)
         wnd_end = una + self.snd_wnd
         sent_new = False
@@ -1108,10 +1205,10 @@ class Connection:
                         break
                     self._retransmit(rec, now)
                     continue
-            off = self._send_nxt_off()
-            avail = sndbuf.end - off
+            off = self._seq_to_send_off(self.snd_nxt)
+            avail = end - off
             if avail <= 0:
-                if off == self.fin_off:
+                if off == fin_off:
                     self._send_new(off, 0, now)   # the FIN alone
                     sent_new = True
                 break
@@ -1250,7 +1347,13 @@ class Connection:
         if self.sack_permitted and self.sack_report and room >= _SACK_BLOCK_BYTES + 4:
             return self._sack_options(now, room)
         if self.ts_enabled:
-            return Options(ts_val=self._ts_now(now), ts_ecr=self.ts_recent)
+            # Options are immutable, so the last timestamps-only set is reused while the
+            # millisecond clock and TS.Recent stand still (most segments of a burst).
+            ts_val = (int(now * 1000) + self.ts_offset) & MASK   # `_ts_now`
+            opts = self._ts_options
+            if opts is None or opts.ts_val != ts_val or opts.ts_ecr != self.ts_recent:
+                opts = self._ts_options = Options(ts_val=ts_val, ts_ecr=self.ts_recent)
+            return opts
         return NO_OPTIONS
 
     def _sack_options(self, now: float, room: int) -> Options:
@@ -1285,26 +1388,33 @@ class Connection:
     # ------------------------------------------------------------------ windows
     def _rcv_wnd(self) -> int:
         """RCV.WND: what is left of the window we advertised."""
-        wnd = seq_sub(self.rcv_adv, self.rcv_nxt)
+        wnd = ((self.rcv_adv - self.rcv_nxt + 0x80000000) & MASK) - 0x80000000   # seq_sub
         return wnd if wnd > 0 else 0
 
     def _window_field(self) -> int:
         """The window to advertise now, as the 16-bit field, without shrinking the right
         edge already offered (3.8.6.2.2) and opening it only in steps of at least
         min(buffer/2, MSS) (receiver SWS avoidance)."""
-        free = self.rcvbuf.free()
-        offered = self._rcv_wnd()
-        threshold = min(self.rcvbuf.limit // 2, self.rcv_mss)
-        wnd = free if free - offered >= threshold or free >= self.rcvbuf.limit else offered
+        rcvbuf = self.rcvbuf
+        buf_limit = rcvbuf.limit
+        free = rcvbuf.free()
+        rcv_nxt = self.rcv_nxt
+        scale = self.rcv_scale
+        # RCV.WND (`_rcv_wnd`), inlined: this runs for every segment we send.
+        offered = ((self.rcv_adv - rcv_nxt + 0x80000000) & MASK) - 0x80000000
+        if offered < 0:
+            offered = 0
+        threshold = min(buf_limit // 2, self.rcv_mss)
+        wnd = free if free - offered >= threshold or free >= buf_limit else offered
         if wnd < offered:
             wnd = offered
-        limit = 65535 << self.rcv_scale
+        limit = 65535 << scale
         if wnd > limit:
             wnd = limit
-        field = wnd >> self.rcv_scale
-        if self.rcv_scale and (field << self.rcv_scale) < offered:
+        field = wnd >> scale
+        if scale and (field << scale) < offered:
             field += 1   # rounding must not shrink the edge we already offered
-        self.rcv_adv = seq_add(self.rcv_nxt, field << self.rcv_scale)
+        self.rcv_adv = (rcv_nxt + (field << scale)) & MASK
         return field
 
     def _window_update_due(self) -> bool:
@@ -1350,7 +1460,7 @@ class Connection:
         self.wheel_at = None
         if self.t_delack is not None and self.t_delack <= now:
             self.t_delack = None
-            if self.state in SYNCHRONIZED:
+            if self.state in _SYNCHRONIZED:
                 self._send_ack(now)
         if self.t_rexmt is not None and self.t_rexmt <= now:
             self.t_rexmt = None

@@ -56,7 +56,9 @@ _CHUNK = 32 * 1024
 
 
 def _data(seed: int, side: int, size: int) -> bytes:
-    return random.Random(seed * 2 + side).randbytes(size)
+    """``size`` bytes of a session's stream; a shorter call gives a prefix of a longer."""
+    rng = random.Random(seed * 2 + side)
+    return b"".join(rng.randbytes(_CHUNK) for _ in range(-(-size // _CHUNK)))[:size]
 
 
 @dataclass
@@ -73,6 +75,7 @@ class SoakReport:
     objects_after: int = 0
     object_growth: list[tuple[str, int]] = field(default_factory=list)
     traced_after: int = 0
+    traced_top: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     endpoints_left: int = 0
 
@@ -97,7 +100,8 @@ class SoakReport:
         if self.object_growth:
             lines.append("object growth: " + ", ".join(f"{n} +{d}"
                                                        for n, d in self.object_growth))
-        lines += [f"FAIL {f}" for f in self.failures[:20]]
+        lines += [f"  still traced: {t}" for t in self.traced_top]
+        lines += [f"FAIL {f}" for f in self.failures]
         return "\n".join(lines)
 
 
@@ -115,6 +119,8 @@ class _Soak:
         self.port = 0
         self.server = None
         self.handlers: set[asyncio.Task] = set()
+        #: The client side of each session in progress, by its TCP port (diagnostics).
+        self.client_side: dict[int, object] = {}
 
     def _impair(self) -> Impairment | None:
         imp = self.impairment
@@ -134,7 +140,10 @@ class _Soak:
             await asyncio.wait_for(self._serve(reader, writer), self.session_timeout)
         except TimeoutError:
             self.report.stuck += 1
-            self._fail("server session stuck")
+            port = writer.get_extra_info("tcp_ports", (0, 0))[1]
+            client = self.client_side.get(port)
+            self._fail(f"server session stuck: {_describe(writer)}; its client: "
+                       f"{_describe(client) if client is not None else 'gone'}")
             writer.transport.abort()
         finally:
             self.handlers.discard(asyncio.current_task())
@@ -162,7 +171,7 @@ class _Soak:
                 n += len(chunk)
         except OSError as exc:
             ended = type(exc).__name__
-        expected = hashlib.sha256(_data(seed, 0, n)).digest()
+        expected = hashlib.sha256(_data(seed, 0, up)[:n]).digest()
         if n > up or got.digest() != expected:
             self._fail(f"server got {n} bytes of a {style} session that differ from the "
                        f"{up} sent")
@@ -223,6 +232,14 @@ class _Soak:
             self._fail(f"connect failed: {exc!r}")
             return
         data = _data(seed, 0, up)
+        port = writer.get_extra_info("tcp_ports")[0]
+        self.client_side[port] = writer
+        try:
+            await self._client_session(reader, writer, style, seed, up, down, data)
+        finally:
+            self.client_side.pop(port, None)
+
+    async def _client_session(self, reader, writer, style, seed, up, down, data) -> None:
         try:
             writer.write(_HEADER.pack(STYLES.index(style), seed, up, down))
             if style == "client-abort":
@@ -271,7 +288,7 @@ class _Soak:
             ended = "incomplete"
         except OSError as exc:
             ended = type(exc).__name__
-        if n > down or got.digest() != hashlib.sha256(_data(seed, 1, n)).digest():
+        if n > down or got.digest() != hashlib.sha256(_data(seed, 1, down)[:n]).digest():
             self._fail(f"client got {n} bytes of a {style} answer that differ from those sent")
         if style == "server-abort":
             if ended == "eof" and n == down and down:
@@ -301,6 +318,17 @@ class _Soak:
         await asyncio.wait_for(self.server.wait_closed(), self.session_timeout)
 
 
+def _describe(writer) -> str:
+    """The state of a session's connection, for the report of a stuck one."""
+    transport = writer.transport
+    conn = getattr(transport, "connection", None)
+    if conn is None:
+        return repr(transport)
+    info = transport.get_extra_info("tcp_info")
+    return (f"{transport!r} closing={transport.is_closing()} unread={conn.readable()} "
+            f"eof={conn.eof} {info}")
+
+
 def _counts() -> collections.Counter:
     gc.collect()
     return collections.Counter(type(o).__name__ for o in gc.get_objects())
@@ -316,49 +344,59 @@ async def _settle(config: Config) -> None:
 
 async def soak(*, clients: int = 200, duration: float = 20.0, max_size: int = 200_000,
                loss: float = 0.05, duplicate: float = 0.05, reorder: float = 0.05,
-               seed: int = 1, session_timeout: float = 120.0, config: Config | None = None,
+               seed: int = 1, session_timeout: float = 60.0, config: Config | None = None,
                trace_memory: bool = True) -> SoakReport:
     """Run a soak on the running loop and return its report (see the module docstring)."""
-    config = config or Config(msl=0.5, rto_min=0.05, keepalive=True, keepalive_idle=2.0,
-                              keepalive_interval=0.5, keepalive_probes=6)
+    # TIME-WAIT (2*MSL) must outlast the server's RTO, which a loaded loop stretches to
+    # seconds: a client whose last ACK was lost must still be there to answer the
+    # retransmitted FIN. rto_max and data_retries bound how long a peer that is gone is
+    # retried; keep-alive ends a reader whose peer vanished with its RST lost.
+    config = config or Config(msl=2.0, rto_min=0.05, rto_max=4.0, data_retries=8,
+                              keepalive=True, keepalive_idle=2.0, keepalive_interval=0.5,
+                              keepalive_probes=6)
     impairment = Impairment(loss=loss, duplicate=duplicate, reorder=reorder)
     report = SoakReport()
     started = time.monotonic()
-    runner = _Soak(clients=clients, duration=duration, max_size=max_size,
-                   impairment=impairment, config=config, seed=seed,
-                   session_timeout=session_timeout, report=report)
     # Warm-up: every code path once, so that caches, interned strings and lazily created
     # machinery (the resolver's threads...) are part of the baseline.
-    warm = _Soak(clients=4, duration=0.0, max_size=2000, impairment=impairment,
-                 config=config, seed=seed + 1, session_timeout=session_timeout,
-                 report=SoakReport())
-    await warm.start()
-    await asyncio.gather(*(warm._session(style, 1, 1500, 1500) for style in STYLES))
-    await warm.run(0.0)
-    await warm.stop()
+    await _run(_Soak(clients=16, duration=0.0, max_size=2000, impairment=impairment,
+                     config=config, seed=seed + 1, session_timeout=session_timeout,
+                     report=SoakReport()), 0.0, warm_up=True)
     await _settle(config)
     before = _counts()
     report.objects_before = sum(before.values())
     if trace_memory:
         tracemalloc.start()
     try:
-        await runner.start()
-        await runner.run(duration)
-        await runner.stop()
+        await _run(_Soak(clients=clients, duration=duration, max_size=max_size,
+                         impairment=impairment, config=config, seed=seed,
+                         session_timeout=session_timeout, report=report), duration)
         await _settle(config)
         after = _counts()
         if trace_memory:
             report.traced_after = tracemalloc.get_traced_memory()[0]
+            stats = tracemalloc.take_snapshot().statistics("lineno")
+            report.traced_top = [f"{stat.size} B in {stat.count} blocks at {stat.traceback}"
+                                 for stat in stats[:8]]
     finally:
         if trace_memory:
             tracemalloc.stop()
     report.objects_after = sum(after.values())
-    growth = after - before
-    report.object_growth = growth.most_common(8)
+    report.object_growth = (after - before).most_common(8)
     report.endpoints_left = sum(1 for o in gc.get_objects()
                                 if type(o).__name__ == "Endpoint" and not o.closed)
     report.elapsed = time.monotonic() - started
     return report
+
+
+async def _run(runner: _Soak, duration: float, warm_up: bool = False) -> None:
+    """One soak from the server's start to its close; nothing of it outlives the call."""
+    await runner.start()
+    if warm_up:
+        await asyncio.gather(*(runner._session(style, 1, 1500, 1500)
+                               for style in STYLES for _ in range(runner.clients)))
+    await runner.run(duration)
+    await runner.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

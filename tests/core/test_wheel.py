@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -326,6 +327,148 @@ def test_next_deadline_in_a_higher_level_slot_is_the_exact_minimum() -> None:
     assert wheel.next_deadline() == 100.3
 
 
+def count_rescans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the times a slot's earliest deadline is recomputed by scanning it."""
+    rescans = [0]
+    original = TimingWheel._low_of
+
+    def counting(self: TimingWheel, slot: dict) -> float:
+        if slot.low == wheel_module._UNKNOWN:  # type: ignore[attr-defined]
+            rescans[0] += 1
+        return original(self, slot)
+
+    monkeypatch.setattr(TimingWheel, "_low_of", counting)
+    return rescans
+
+
+def test_rearming_the_earliest_within_its_slot() -> None:
+    wheel = TimingWheel(tick=1.0)
+    for item, deadline in (("a", 5.1), ("b", 5.4), ("c", 5.4), ("d", 5.8)):
+        wheel.schedule(item, deadline)
+    wheel.schedule("a", 5.6)  # later, same slot: the 5.4 pair is first now
+    assert wheel.next_deadline() == 5.4
+    wheel.schedule("b", 5.9)
+    assert wheel.next_deadline() == 5.4
+    wheel.schedule("c", 5.7)
+    assert wheel.next_deadline() == 5.6
+    wheel.schedule("d", 5.05)  # earlier, same slot
+    assert wheel.next_deadline() == 5.05
+    wheel.schedule("d", 5.05)
+    wheel.cancel("d")
+    assert wheel.next_deadline() == 5.6
+    assert wheel.advance(6.0) == ["a", "c", "b"]
+
+
+def test_joining_the_earliest_within_a_slot_needs_no_rescan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rescans = count_rescans(monkeypatch)
+    wheel = TimingWheel(tick=1.0)
+    wheel.schedule("a", 5.1)
+    wheel.schedule("b", 5.4)
+    wheel.schedule("b", 5.1)  # joins "a" at the slot's earliest
+    wheel.cancel("a")
+    assert wheel.next_deadline() == 5.1
+    wheel.schedule("c", 5.1)
+    wheel.schedule("b", 5.1)  # re-armed to the same time: still two at 5.1
+    wheel.schedule("c", 5.3)
+    assert wheel.next_deadline() == 5.1
+    assert rescans[0] == 0
+    wheel.schedule("b", 5.2)  # the last at 5.1 leaves: the slot is looked at again
+    assert wheel.next_deadline() == 5.2
+    assert rescans[0] == 1
+
+
+def test_crowd_at_one_instant_is_not_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of TIME-WAIT records that entered in one instant: connections come and
+    go before them, and some of them leave, without the crowd being scanned again."""
+    rescans = count_rescans(monkeypatch)
+    wheel = TimingWheel()
+    for n in range(5000):
+        wheel.schedule(("tw", n), 60.0)
+    assert wheel.next_deadline() == 60.0
+    for n in range(100):
+        wheel.schedule("conn", 1.0 + n / 1000)
+        assert wheel.next_deadline() == 1.0 + n / 1000
+        wheel.cancel("conn")
+        assert wheel.next_deadline() == 60.0
+        wheel.cancel(("tw", n))
+        assert wheel.next_deadline() == 60.0
+    assert rescans[0] == 0
+    wheel.schedule(("tw", 4999), 60.1)  # a member moves on
+    for n in range(100, 4999):
+        wheel.cancel(("tw", n))
+    assert rescans[0] == 0
+    assert wheel.next_deadline() == 60.1  # the last of the crowd went: scanned once
+    assert rescans[0] == 1
+    assert wheel.advance(61.0) == [("tw", 4999)]
+
+
+def test_crowded_tick_fired_deadline_by_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many deadlines inside one tick, in pairs, and a driver advancing to each in turn (as
+    the fake-clock Link does), while timers are cancelled, moved away and filed into the
+    current tick."""
+    rescans = count_rescans(monkeypatch)
+    wheel = TimingWheel(tick=1.0)
+    deadlines = {n: 3.0 + ((n * 7919) % 500) / 500 for n in range(1000)}
+    for item, deadline in deadlines.items():
+        wheel.schedule(item, deadline)
+    cancelled: set[int] = set()
+    fired: list[int] = []
+    for step in range(2000):
+        t = wheel.next_deadline()
+        if t is None:
+            break
+        assert t == min(deadlines[n] for n in deadlines if n in wheel)
+        got = wheel.advance(t)
+        assert got and all(deadlines[n] == t for n in got)
+        fired += got
+        waiting = sorted((n for n in deadlines if n in wheel), key=deadlines.__getitem__)
+        if step == 10:  # cancel the next one due, and half of the pair after it
+            cancelled |= {waiting[0], waiting[2]}
+            wheel.cancel(waiting[0])
+            wheel.cancel(waiting[2])
+        if step == 15:  # move the next one due to a later tick
+            deadlines[waiting[0]] = 9.5
+            wheel.schedule(waiting[0], 9.5)
+        if step == 20:  # move one earlier, still within the current tick
+            deadlines[waiting[-1]] = t + 0.0005
+            wheel.schedule(waiting[-1], t + 0.0005)
+        if step == 30:  # add one due at once: it is filed into the current tick
+            deadlines[1000] = t
+            wheel.schedule(1000, t)
+    assert len(wheel) == 0
+    assert [deadlines[n] for n in fired] == sorted(deadlines[n] for n in fired)
+    assert sorted(fired) == sorted(set(deadlines) - cancelled)
+    assert rescans[0] == 0
+    assert wheel._order is None  # type: ignore[attr-defined]
+
+
+def test_emptied_slots_are_dropped() -> None:
+    wheel = TimingWheel()
+    for n in range(1000):
+        wheel.schedule(n, n * 7.3)
+    for n in range(0, 1000, 2):
+        wheel.cancel(n)
+    wheel.advance(3650.0)
+    for n in range(1, 1000, 2):
+        wheel.cancel(n)
+    assert len(wheel) == 0
+    assert not wheel._slot_at and not wheel._occupied  # type: ignore[attr-defined]
+
+
+def test_an_empty_wheel_is_small() -> None:
+    """Every client connection has its own Stack, so its own wheel."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        wheels = [TimingWheel(now=1e6 + n) for n in range(100)]
+        size = (tracemalloc.get_traced_memory()[0] - before) / len(wheels)
+    finally:
+        tracemalloc.stop()
+    assert size < 1024
+
+
 # -- bookkeeping and validation ------------------------------------------------------------
 
 
@@ -408,6 +551,8 @@ JUMPS = st.one_of(st.floats(0, 1), st.floats(0, 20), st.floats(0, 500), st.integ
 class WheelMachine(RuleBasedStateMachine):
     """The wheel must agree with a dict of deadlines that is scanned on every advance."""
 
+    wheel_class = TimingWheel
+
     @initialize(
         tick=st.sampled_from([0.001, 0.25, 1.0, 0.1]),
         slots=st.sampled_from([2, 3, 4, 8, 256]),
@@ -417,7 +562,7 @@ class WheelMachine(RuleBasedStateMachine):
     def create(self, tick: float, slots: int, levels: int, start: float) -> None:
         self.tick = tick
         self.now = start
-        self.wheel = TimingWheel(tick=tick, now=start, slots=slots, levels=levels)
+        self.wheel = self.wheel_class(tick=tick, now=start, slots=slots, levels=levels)
         self.model: dict[int, float] = {}
 
     @rule(item=ITEMS, offset=TICK_OFFSETS)
@@ -499,3 +644,21 @@ class WheelMachine(RuleBasedStateMachine):
 
 WheelMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 test_wheel_matches_model = WheelMachine.TestCase
+
+
+class SortingWheel(TimingWheel):
+    """Sorts the current tick's slot whenever it is partly due, however few items it holds,
+    so that the model below exercises that path too (with 12 items it would never)."""
+
+    __slots__ = ()
+    _scan_at_most = 0
+
+
+class SortingWheelMachine(WheelMachine):
+    wheel_class = SortingWheel
+
+
+SortingWheelMachine.TestCase.settings = settings(
+    max_examples=200, stateful_step_count=40, deadline=None
+)
+test_sorting_wheel_matches_model = SortingWheelMachine.TestCase
