@@ -427,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = asyncio.run(run())
     print(report.summary())
-    leaked = report.endpoints_left or report.objects_after > report.objects_before * 1.01 + 1000
+    leaked = (report.endpoints_left or report.traced_after > 1 << 20
+              or report.objects_after > report.objects_before * 1.01 + 1000)
     return 0 if report.ok and not leaked else 1
 
 

@@ -424,10 +424,10 @@ def test_crowded_tick_fired_deadline_by_deadline(monkeypatch: pytest.MonkeyPatch
         assert got and all(deadlines[n] == t for n in got)
         fired += got
         waiting = sorted((n for n in deadlines if n in wheel), key=deadlines.__getitem__)
-        if step == 10:  # cancel the next one due, and half of the pair after it
-            cancelled |= {waiting[0], waiting[2]}
-            wheel.cancel(waiting[0])
-            wheel.cancel(waiting[2])
+        if step == 10:  # cancel half of the next pair due, and the whole pair after it
+            cancelled |= {waiting[0], waiting[2], waiting[3]}
+            for n in (waiting[0], waiting[2], waiting[3]):
+                wheel.cancel(n)
         if step == 15:  # move the next one due to a later tick
             deadlines[waiting[0]] = 9.5
             wheel.schedule(waiting[0], 9.5)
