@@ -12,6 +12,12 @@ wheel. Its whole interface is:
 (remote, local TCP port, remote TCP port) as the wire format says, so a segment from the right
 ports but another UDP address belongs to no connection and is answered with a RST.
 
+Limits (all in `Config`, each documented there): a listener's SYN queue and accept queue
+(``backlog``), beyond which SYNs get SYN cookies (`syncookies`, RFC 4987) and keep no
+state; ``max_connections`` per stack; ``max_time_wait`` records, the oldest recycled when
+full. Segments no TCP sends (SYN with RST; SYN with FIN where something listens or is
+connected) are dropped and counted in ``stats`` before they reach any rule.
+
 Nothing here reads a clock or touches a socket; tests drive it with a fake clock.
 """
 

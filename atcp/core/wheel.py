@@ -51,11 +51,13 @@ Guarantee: never early, at most one tick late. ``advance(now)`` returns exactly 
 items whose deadline is ``<= now``, sorted by deadline. A level-0 slot whose tick is
 before ``now``'s is due whole. In ``now``'s own tick, items whose deadline is still
 ahead stay in their slot and are looked at again on the next ``advance``, which passes
-the slot by while ``now`` is below its low and otherwise scans it (so a driver that
-advances to each of many distinct deadlines inside one crowded tick pays O(slot size)
-per advance). The wheel therefore adds no lateness of its own; the tick is only the
-resolution at which items are grouped. Lateness comes from how late the driver calls
-``advance``, which with asyncio is about a millisecond.
+the slot by while ``now`` is below its low and otherwise scans it. A crowded slot (more
+than ``_scan_at_most`` items) that is left partly due is sorted once, so a driver that
+advances to each of many distinct deadlines inside one tick (the fake-clock ``Link``
+does) pops them off that order instead of rescanning the slot every time. The wheel
+therefore adds no lateness of its own; the tick is only the resolution at which items
+are grouped. Lateness comes from how late the driver calls ``advance``, which with
+asyncio is about a millisecond.
 
 The asyncio layer: after anything that may schedule, re-arm or cancel a timer, the
 driver reads ``next_deadline()``. ``None`` means cancel the armed ``loop.call_at``;
@@ -77,7 +79,7 @@ from math import floor
 __all__ = ["TimingWheel"]
 
 #: The ``low`` of a slot that must be rescanned: below every deadline, so it is still a
-#: true lower bound, and no insert or removal compares equal to it or below it.
+#: true lower bound, and no deadline inserted or removed is equal to it or below it.
 _UNKNOWN = -math.inf
 
 
@@ -118,7 +120,9 @@ class TimingWheel:
         "_order_of",
     )
 
-    def __init__(self, tick: float = 0.001, now: float = 0.0, slots: int = 256, levels: int = 4) -> None:
+    def __init__(
+        self, tick: float = 0.001, now: float = 0.0, slots: int = 256, levels: int = 4
+    ) -> None:
         if not (math.isfinite(tick) and tick > 0):
             raise ValueError(f"tick must be a positive number of seconds, not {tick!r}")
         if slots < 2 or levels < 1:
@@ -163,8 +167,10 @@ class TimingWheel:
             if tick > self._tick:
                 pos = tick % slots
             else:
-                pos = self._tick % slots  # the past is due now
-                self._order = self._order_of = None  # the current tick's slot changes
+                # The current tick, or the past: due at the next advance. This is the only
+                # way into the current tick's slot, whose order (if any) is now stale.
+                pos = self._tick % slots
+                self._order = self._order_of = None
         elif tick < self._end1:
             pos = slots + tick // slots % slots
         else:
@@ -173,7 +179,7 @@ class TimingWheel:
         slot = where.get(item)
         if slot is not None:
             if slot.pos == pos:
-                # It stays in its slot (say an RTO pushed back by less than a tick).
+                # It stays in its slot (an RTO pushed back by less than the slot's width).
                 old = slot[item]
                 slot[item] = deadline
                 low = slot.low
@@ -202,10 +208,11 @@ class TimingWheel:
             self._occupied |= 1 << pos
         slot[item] = deadline
         where[item] = slot
-        if deadline < slot.low:
+        low = slot.low
+        if deadline < low:
             slot.low = deadline
             slot.count = 1
-        elif deadline == slot.low:
+        elif deadline == low:
             slot.count += 1
 
     def cancel(self, item: Hashable) -> None:
@@ -337,7 +344,9 @@ class TimingWheel:
         for item, deadline in slot.items():
             self.schedule(item, deadline)
 
-    def _fire(self, slot: _Slot, whole: bool, now: float, due: list[tuple[float, Hashable]]) -> None:
+    def _fire(
+        self, slot: _Slot, whole: bool, now: float, due: list[tuple[float, Hashable]]
+    ) -> None:
         """Move a level-0 slot's items with deadline <= now into ``due``.
 
         ``whole`` says the slot's tick is before ``now``'s, so every item in it is due.

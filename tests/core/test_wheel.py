@@ -146,7 +146,9 @@ def test_many_items_in_one_slot_come_out_in_deadline_order() -> None:
 
 def test_items_across_levels_come_out_in_order() -> None:
     wheel = TimingWheel()
-    deadlines = {"ms": 0.003, "s": 1.5, "min": 90.0, "h": 7200.0, "month": 40 * 86400.0, "year": 3e7}
+    deadlines = {
+        "ms": 0.003, "s": 1.5, "min": 90.0, "h": 7200.0, "month": 40 * 86400.0, "year": 3e7
+    }
     for item, deadline in reversed(deadlines.items()):
         wheel.schedule(item, deadline)
     assert wheel.advance(1e8) == list(deadlines)
@@ -163,6 +165,15 @@ def test_deadlines_far_beyond_span() -> None:
         assert got == [deadline]
         fired += got
     assert fired == [15.5, 16.0, 40.0, 100.25, 1000.0, 1e6]
+
+
+def test_a_deadline_at_the_far_end_of_the_floats() -> None:
+    wheel = TimingWheel()
+    wheel.schedule("far", 1e300)
+    wheel.schedule("near", 2.0)
+    assert wheel.advance(1e299) == ["near"]
+    assert wheel.next_deadline() == 1e300
+    assert wheel.advance(1e300) == ["far"]
 
 
 def test_beyond_span_with_default_wheel() -> None:
