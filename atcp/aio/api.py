@@ -146,8 +146,9 @@ async def create_server(protocol_factory: Callable[[], asyncio.BaseProtocol],
     """Listen on UDP ``host:port`` (every address ``host`` resolves to; all interfaces if
     None), TCP port ``tcp_port`` (default: the bound UDP port, so ``port=0`` works).
 
-    Like `asyncio.loop.create_server`: returns a `Server`. ``backlog`` bounds the SYN queue
-    plus the accept queue (default ``config.backlog``). ``reuse_address`` is accepted for
+    Like `asyncio.loop.create_server`: returns a `Server`. ``backlog`` bounds the SYN queue;
+    with SYN cookies (the default) a listener holds at most twice ``backlog`` handshakes and
+    accepted connections in all (default ``config.backlog``; see README "Reliability"). ``reuse_address`` is accepted for
     compatibility and has no effect: a UDP socket has no TIME-WAIT of its own to reuse.
     ``reuse_port`` sets SO_REUSEPORT.
 
