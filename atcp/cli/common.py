@@ -320,3 +320,30 @@ def with_target(exc: BaseException, target) -> BaseException:
     except AttributeError:
         pass
     return exc
+
+
+async def serve_until_stopped(args: argparse.Namespace, stop: asyncio.Event, handler,
+                              where: Address, name: str, purpose: str,
+                              medium: str = "") -> int:
+    """Serve ``handler`` on ``where`` until ``stop`` is set, announcing the listening address
+    with ``purpose`` ("echoing", "forwarding to ..."); the shared body of the servers."""
+    from .. import aio
+    from .stats import format_endpoint_totals
+
+    try:
+        server = await aio.start_server(handler, where.host, where.port,
+                                        config=config_from(args),
+                                        impairment=impairment_from(args))
+    except OSError as exc:
+        raise with_target(exc, where) from None
+    for address, tcp_port in zip(server.addresses, server.tcp_ports):
+        say(f"{name}: listening on {medium}{format_address(*address[:2])} "
+            f"(TCP port {tcp_port}); {purpose}")
+    try:
+        await stop.wait()
+    finally:
+        endpoints = server.endpoints
+        server.close()
+        if args.verbose:
+            print(format_endpoint_totals(name, endpoints), file=sys.stderr, flush=True)
+    return 0

@@ -6,10 +6,8 @@ import argparse
 import asyncio
 import sys
 
-from .. import aio
-from .common import (add_common_flags, config_from, format_address, impairment_from,
-                     parse_address, run, say, with_target)
-from .stats import connection_label, format_endpoint_totals, format_stats
+from .common import add_common_flags, parse_address, run, say, serve_until_stopped
+from .stats import connection_label, format_stats
 
 DESCRIPTION = """\
 Listen on UDP HOST:PORT (TCP port PORT) and send every byte each client sends straight
@@ -51,22 +49,5 @@ async def serve_echo(args, stop) -> int:
                 print(format_stats(writer.get_extra_info("tcp_info"), label),
                       file=sys.stderr, flush=True)
 
-    try:
-        server = await aio.start_server(handle, where.host, where.port,
-                                        config=config_from(args),
-                                        impairment=impairment_from(args))
-    except OSError as exc:
-        raise with_target(exc, where) from None
-    for address, tcp_port in zip(server.addresses, server.tcp_ports):
-        say(f"serve-echo: listening on {format_address(*address[:2])} (TCP port {tcp_port}); "
-            f"Ctrl-C stops")
-    try:
-        await stop.wait()
-    finally:
-        endpoints = server.endpoints
-        server.close()
-        if args.verbose:
-            print(format_endpoint_totals("serve-echo", endpoints), file=sys.stderr,
-                  flush=True)
-    return 0
+    return await serve_until_stopped(args, stop, handle, where, "serve-echo", "Ctrl-C stops")
 

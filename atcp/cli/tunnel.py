@@ -25,8 +25,8 @@ import sys
 from .. import aio
 from .common import (CliError, add_common_flags, config_from, describe_error, format_address,
                      impairment_from, numbered_path, parse_address, positive_seconds, run,
-                     say, with_target)
-from .stats import connection_label, format_endpoint_totals, format_stats
+                     say, serve_until_stopped, with_target)
+from .stats import connection_label, format_stats
 
 DESCRIPTION = """\
 Forward TCP connections over atcp. Run one side on each host:
@@ -189,23 +189,8 @@ async def _atcp_to_tcp(args, stop, listen, target) -> int:
             return
         await _run_pair(args, n, peer, atcp_end, End(*onward, "tcp"), atcp_index=0)
 
-    try:
-        server = await aio.start_server(accepted, listen.host, listen.port,
-                                        config=config_from(args),
-                                        impairment=impairment_from(args))
-    except OSError as exc:
-        raise with_target(exc, listen) from None
-    for address, tcp_port in zip(server.addresses, server.tcp_ports):
-        say(f"tunnel: listening on atcp {format_address(*address[:2])} (TCP port "
-            f"{tcp_port}), forwarding to TCP {target}")
-    try:
-        await stop.wait()
-    finally:
-        endpoints = server.endpoints
-        server.close()
-        if args.verbose:
-            print(format_endpoint_totals("tunnel", endpoints), file=sys.stderr, flush=True)
-    return 0
+    return await serve_until_stopped(args, stop, accepted, listen, "tunnel",
+                                     f"forwarding to TCP {target}", medium="atcp ")
 
 
 async def _run_pair(args, n: int, peer: str, first: End, second: End, atcp_index: int):
