@@ -48,6 +48,7 @@ from .recovery import ACKED, DUPTHRESH, LOST, RETRANS, SACKED, Rack, Scoreboard
 from .reset import (ChallengeAckLimiter, RstVerdict, reset_for_abort, reset_for_bad_ack,
                     reset_for_syn_in_window, rst_verdict, syn_sent_accepts_rst)
 from .rto import RtoEstimator
+from .tsclock import ts_clock
 from .sack import SackReport
 from .states import ALLOWED, SYNCHRONIZED, State
 
@@ -86,7 +87,6 @@ class Connection:
         self.state = S.CLOSED
         self.listener = None          # set for passive opens until accepted
         self.error: BaseException | None = None
-        self.created = now
 
         # Send sequence space (RFC 9293 3.3.1)
         self.iss = 0
@@ -1349,7 +1349,7 @@ class Connection:
         if self.ts_enabled:
             # Options are immutable, so the last timestamps-only set is reused while the
             # millisecond clock and TS.Recent stand still (most segments of a burst).
-            ts_val = (int(now * 1000) + self.ts_offset) & MASK   # `_ts_now`
+            ts_val = (int(now * 1000) + self.ts_offset) & MASK   # ts_clock(), inlined
             opts = self._ts_options
             if opts is None or opts.ts_val != ts_val or opts.ts_ecr != self.ts_recent:
                 opts = self._ts_options = Options(ts_val=ts_val, ts_ecr=self.ts_recent)
@@ -1379,11 +1379,11 @@ class Connection:
 
     def _ts_now(self, now: float) -> int:
         """TSval: a millisecond clock with a per-connection offset (RFC 7323 5.4)."""
-        return (int(now * 1000) + self.ts_offset) & MASK
+        return ts_clock(now, self.ts_offset)
 
     def _ts_of(self, sent: float) -> int:
         """The TSval a segment sent at ``sent`` carried."""
-        return (int(sent * 1000) + self.ts_offset) & MASK
+        return ts_clock(sent, self.ts_offset)
 
     # ------------------------------------------------------------------ windows
     def _rcv_wnd(self) -> int:

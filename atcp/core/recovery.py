@@ -38,7 +38,8 @@ import heapq
 from bisect import bisect_left
 from collections import OrderedDict
 
-from ..wire.seq import MASK, seq_lt
+from ..wire.seq import seq_lt
+from .tsclock import ts_clock
 
 __all__ = ["Sent", "Scoreboard", "Rack", "SACKED", "LOST", "RETRANS", "EVER_RETRANS",
            "ACKED", "DUPTHRESH"]
@@ -394,7 +395,7 @@ class Rack:
                 # TSval whatever it reports; there, only an RTT below the minimum gives
                 # the original away (as Linux judges it).
                 if tsecr is not None and rec.flags & ACKED \
-                        and seq_lt(tsecr, (int(t * 1000) + ts_offset) & MASK):
+                        and seq_lt(tsecr, ts_clock(t, ts_offset)):
                     continue
                 if self.min_rtt is not None and rtt < self.min_rtt - _EPSILON:
                     continue

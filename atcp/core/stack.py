@@ -41,6 +41,7 @@ from .reset import reset_for_bad_ack, reset_for_no_connection
 from .states import State
 from .syncookies import SynCookies
 from .timewait import TimeWait, TimeWaitAction
+from .tsclock import ts_clock
 from .wheel import TimingWheel
 
 __all__ = ["Stack", "Listener"]
@@ -320,8 +321,8 @@ class Stack:
         mss = self.mss_for(remote)
         ts_val = None
         if cfg.timestamps:
-            ts_val = int(now * 1000) + self._cookies.ts_offset(remote, syn.dst_port,
-                                                                syn.src_port)
+            ts_val = ts_clock(now, self._cookies.ts_offset(remote, syn.dst_port,
+                                                             syn.src_port))
         reply = syncookies.syn_ack(
             syn, cookie, mss=mss, wscale=cfg.rcv_wscale() if cfg.window_scaling else None,
             sack=cfg.sack, ts_val=ts_val,

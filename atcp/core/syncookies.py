@@ -39,7 +39,7 @@ import hashlib
 import struct
 
 from ..wire import ACK, SYN, Options, Segment
-from ..wire.seq import MASK, seq_add
+from ..wire.seq import seq_add
 
 __all__ = ["SynCookies", "CookieParams", "decode", "synthetic_syn", "syn_ack", "MSS_TABLE",
            "PERIOD"]
@@ -163,7 +163,7 @@ def syn_ack(syn: Segment, cookie: int, *, mss: int, wscale: int | None, sack: bo
     use_ts = ts_val is not None and offered.ts_val is not None
     opts = Options(mss=mss, wscale=wscale if offered.wscale is not None else None,
                    sack_permitted=sack and offered.sack_permitted,
-                   ts_val=ts_val & MASK if use_ts else None,
+                   ts_val=ts_val if use_ts else None,
                    ts_ecr=offered.ts_val if use_ts else None)
     return Segment(syn.dst_port, syn.src_port, cookie, seq_add(syn.seq, 1), SYN | ACK,
                    window, b"", opts)

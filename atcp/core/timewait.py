@@ -30,9 +30,10 @@ from __future__ import annotations
 import enum
 
 from ..wire import ACK, FIN, RST, SYN, NO_OPTIONS, Options, Segment
-from ..wire.seq import MASK, seq_add, seq_gt
+from ..wire.seq import seq_add, seq_gt
 from .acceptance import ack_acceptable_5961, segment_acceptable
 from .reset import RstVerdict, rst_verdict
+from .tsclock import ts_clock
 
 __all__ = ["TimeWait", "TimeWaitAction"]
 
@@ -111,8 +112,7 @@ class TimeWait:
         """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, as the connection would have sent it."""
         opts = NO_OPTIONS
         if self.ts_enabled:
-            opts = Options(ts_val=(int(now * 1000) + self.ts_offset) & MASK,
-                           ts_ecr=self.ts_recent)
+            opts = Options(ts_val=ts_clock(now, self.ts_offset), ts_ecr=self.ts_recent)
         return Segment(self.local_port, self.remote_port, self.snd_nxt, self.rcv_nxt, ACK,
                        self.window, b"", opts)
 
