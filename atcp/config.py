@@ -101,6 +101,11 @@ class Config:
     #: that would need more is dropped (and sent again by the peer). The bytes held are
     #: already bounded by the receive window.
     max_out_of_order: int = 1024
+    #: Merge a run of in-order data segments of one connection that arrived together
+    #: (one drain of the socket) into one before processing, and ACK the run once, as
+    #: Linux's GRO does (`atcp.core.coalesce`). Off: every segment is processed alone and
+    #: every second full-sized one is ACKed (RFC 5681 4.2).
+    receive_coalescing: bool = True
     #: Initial congestion window in segments (RFC 6928 allows 10).
     initial_window: int = 10
     #: Congestion control (`atcp.core.congestion`): ``"cubic"`` (RFC 9438, with HyStart++
@@ -117,6 +122,13 @@ class Config:
     #: when the endpoint opens), as IP packets Wireshark reads as TCP: see `atcp.pcap`.
     #: Endpoint-wide: a per-connection config's value is ignored. None: no capture.
     pcap_path: str | os.PathLike | None = None
+    #: Batched UDP I/O where the kernel supports it (Linux): send runs of equal-size
+    #: datagrams to one peer with one call (UDP GSO, ``UDP_SEGMENT``) and receive
+    #: datagrams coalesced by the kernel (``UDP_GRO``), falling back to one datagram per
+    #: call where either is missing or refused (`atcp.aio.udp_batch`). False: always one
+    #: ``sendto``/``recvfrom`` per datagram. Endpoint-wide, like ``pcap_path``; the path in
+    #: use is ``tcp_info.io_path``.
+    udp_offload: bool = True
 
     def __post_init__(self) -> None:
         for name in ("msl", "rto_initial", "rto_min", "rto_max", "delayed_ack",

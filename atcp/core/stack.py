@@ -34,6 +34,7 @@ from ..wire import ACK, FIN, RST, SYN, MalformedSegment, Segment, build, parse
 from ..wire.seq import seq_add
 from . import events as ev
 from . import syncookies
+from .coalesce import Run, mergeable_start
 from .connection import Connection
 from .errors import address_in_use
 from .isn import IsnGenerator
@@ -201,13 +202,55 @@ class Stack:
     # ------------------------------------------------------------------ inputs
     def receive(self, data, remote, now: float) -> None:
         """A datagram arrived from ``remote``. Never raises for what the peer sent."""
+        seg = self._parse(data)
+        if seg is not None:
+            self._segment_arrives(seg, remote, now)
+
+    def receive_batch(self, datagrams, now: float) -> None:
+        """Datagrams that arrived together, as ``(data, remote)`` pairs in arrival order:
+        the same as `receive` for each, except that runs of in-order data segments of one
+        connection are merged first when ``Config.receive_coalescing`` is on
+        (`atcp.core.coalesce`)."""
+        if not self.config.receive_coalescing:
+            for data, remote in datagrams:
+                self.receive(data, remote, now)
+            return
+        run = None
+        for data, remote in datagrams:
+            seg = self._parse(data)
+            if seg is None:
+                continue
+            if run is not None:
+                if run.extend(seg, remote):
+                    continue
+                self._run_arrives(run, now)
+                run = None
+            if mergeable_start(seg):
+                run = Run(seg, remote)
+            else:
+                self._segment_arrives(seg, remote, now)
+        if run is not None:
+            self._run_arrives(run, now)
+
+    def _run_arrives(self, run: Run, now: float) -> None:
+        if run.count > 1:
+            self.stats["segments_coalesced"] += run.count - 1
+            conn = self._conns.get((run.remote, run.first.dst_port, run.first.src_port))
+            if conn is not None:
+                conn.segs_in += run.count - 1   # tcp_info counts what the wire carried
+        self._segment_arrives(run.segment(), run.remote, now)
+
+    def _parse(self, data) -> Segment | None:
         try:
             seg = parse(data)
         except MalformedSegment as exc:
             self.stats["malformed"] += 1
             self.stats["malformed_" + exc.reason] += 1
-            return
+            return None
         self.stats["segments_in"] += 1
+        return seg
+
+    def _segment_arrives(self, seg: Segment, remote, now: float) -> None:
         flags = seg.flags
         key = (remote, seg.dst_port, seg.src_port)
         if flags & (SYN | RST | FIN | ACK) != ACK and self._odd_segment(seg, key):

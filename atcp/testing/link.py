@@ -19,8 +19,12 @@ __all__ = ["Link"]
 class Link:
     def __init__(self, a: Stack, b: Stack, *, delay: float = 0.005, loss: float = 0.0,
                  duplicate: float = 0.0, reorder: float = 0.0, seed: int = 1,
-                 addr_a=("10.0.0.1", 5000), addr_b=("10.0.0.2", 5000), now: float = 0.0):
+                 addr_a=("10.0.0.1", 5000), addr_b=("10.0.0.2", 5000), now: float = 0.0,
+                 batch: bool = False):
         self.a, self.b = a, b
+        # batch: hand each stack what arrives in the same instant in one `receive_batch`,
+        # as the asyncio endpoint does with one drain of its socket.
+        self.batch = batch
         self.addr_a, self.addr_b = addr_a, addr_b
         self.delay = delay
         self.loss, self.duplicate, self.reorder = loss, duplicate, reorder
@@ -68,6 +72,14 @@ class Link:
         if not candidates:
             return False
         self.now = max(self.now, min(candidates))
+        if self.batch:
+            arrived: dict = {}
+            while self._queue and self._queue[0][0] <= self.now:
+                _, _, dst, raw, src_addr = heapq.heappop(self._queue)
+                arrived.setdefault(dst, []).append((raw, src_addr))
+            for dst, datagrams in arrived.items():
+                dst.receive_batch(datagrams, self.now)
+            self._collect()
         while self._queue and self._queue[0][0] <= self.now:
             _, _, dst, raw, src_addr = heapq.heappop(self._queue)
             dst.receive(raw, src_addr, self.now)
