@@ -26,9 +26,12 @@ from __future__ import annotations
 
 from ..wire.segment import ACK, NO_OPTIONS, PSH, Segment
 
-__all__ = ["Run", "mergeable_start"]
+__all__ = ["Run", "mergeable_start", "RUN_LIMIT"]
 
 MASK = 0xFFFFFFFF
+#: Bytes of data a run may gather: GRO's limit, the largest IP packet. A longer run would
+#: thin the ACK clock out further for no saving worth having.
+RUN_LIMIT = 65535
 
 
 def mergeable_start(seg: Segment) -> bool:
@@ -44,7 +47,7 @@ def mergeable_start(seg: Segment) -> bool:
 class Run:
     """Segments being merged: the first one, the payloads so far, where the next begins."""
 
-    __slots__ = ("first", "remote", "parts", "next_seq", "flags", "ts_val", "count")
+    __slots__ = ("first", "remote", "parts", "next_seq", "flags", "ts_val", "count", "room")
 
     def __init__(self, seg: Segment, remote) -> None:
         self.first = seg
@@ -54,11 +57,13 @@ class Run:
         self.flags = seg.flags
         self.ts_val = seg.options.ts_val
         self.count = 1
+        self.room = RUN_LIMIT - len(seg.payload)
 
     def extend(self, seg: Segment, remote) -> bool:
         """Add ``seg`` to the run if it continues it (see the module's rules)."""
         first = self.first
-        if (seg.seq != self.next_seq or seg.ack != first.ack or seg.window != first.window
+        n = len(seg.payload)
+        if (seg.seq != self.next_seq or n > self.room or seg.ack != first.ack or seg.window != first.window
                 or seg.src_port != first.src_port or seg.dst_port != first.dst_port
                 or remote != self.remote or not mergeable_start(seg)):
             return False
@@ -71,9 +76,10 @@ class Run:
         elif seg.options is not NO_OPTIONS:
             return False
         self.parts.append(seg.payload)
-        self.next_seq = (seg.seq + len(seg.payload)) & MASK
+        self.next_seq = (seg.seq + n) & MASK
         self.flags |= seg.flags
         self.count += 1
+        self.room -= n
         return True
 
     def segment(self) -> Segment:

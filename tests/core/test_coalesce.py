@@ -198,3 +198,15 @@ def test_transfers_with_batches_deliver_every_byte_once(seed, loss, reorder, dup
         if len(got) >= len(data) or not link.step():
             break
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+def test_a_run_stops_at_the_gro_limit() -> None:
+    from atcp.core.coalesce import RUN_LIMIT
+    run = Run(data_seg(0, 1400), REMOTE)
+    joined = 1
+    for i in range(1, 100):
+        if not run.extend(data_seg(1400 * i, 1400), REMOTE):
+            break
+        joined += 1
+    assert joined == RUN_LIMIT // 1400
+    assert len(run.segment().payload) <= RUN_LIMIT
