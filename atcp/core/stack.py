@@ -41,7 +41,7 @@ from .isn import IsnGenerator
 from .reset import reset_for_bad_ack, reset_for_no_connection
 from .states import State
 from .syncookies import SynCookies
-from .timewait import TimeWait, TimeWaitAction
+from .timewait import TimeWait, TimeWaitAction, expires_of, filed_under_full_key, ports_of
 from .tsclock import ts_clock
 from .wheel import TimingWheel
 
@@ -112,7 +112,15 @@ class Stack:
         self._cookies = SynCookies(secret)
         self._wheel = TimingWheel(tick=tick, now=now)
         self._conns: dict[tuple, Connection] = {}
-        self._time_wait: dict[tuple, TimeWait] = {}
+        #: TIME-WAIT records, packed (`timewait`), under the remote address alone or the
+        #: whole connection key (see `_time_wait_slot`), in the order they expire.
+        self._time_wait: dict[object, int] = {}
+        #: The same records in the same order, as alternate table key and packed record,
+        #: plus stale pairs (records since forgotten or restarted) that are dropped when
+        #: they reach the front; the front pair is always live. Made on first use.
+        self._tw_queue: collections.deque | None = None
+        #: When the front record expires (None when there is none).
+        self._tw_next: float | None = None
         self._listeners: dict[int, Listener] = {}
         self._out: list[tuple[bytes, object]] = []
         self._events: collections.deque[ev.Event] = collections.deque()
@@ -134,7 +142,11 @@ class Stack:
 
     def next_deadline(self) -> float | None:
         """When `poll` next has work; None when no timer is running."""
-        return self._wheel.next_deadline()
+        wheel = self._wheel.next_deadline()
+        tw = self._tw_next
+        if tw is None or wheel is not None and wheel < tw:
+            return wheel
+        return tw
 
     @property
     def connections(self) -> list[Connection]:
@@ -142,7 +154,14 @@ class Stack:
 
     @property
     def time_wait(self) -> list[TimeWait]:
-        return list(self._time_wait.values())
+        """The TIME-WAIT records, unpacked, the first to expire first."""
+        return [self._unpack_time_wait(slot, packed)
+                for slot, packed in self._time_wait.items()]
+
+    def time_wait_record(self, key: tuple) -> TimeWait | None:
+        """The TIME-WAIT record of connection ``key`` (remote, local port, remote port)."""
+        slot = self._time_wait_slot(key)
+        return None if slot is None else TimeWait.unpack(key[0], self._time_wait[slot])
 
     # ------------------------------------------------------------------ application calls
     def listen(self, port: int, backlog: int | None = None) -> Listener:
@@ -176,7 +195,7 @@ class Stack:
         key = (remote, local_port, remote_port)
         if key in self._conns:
             raise address_in_use(f"connection {local_port}->{remote}:{remote_port} exists")
-        if key in self._time_wait:
+        if self._time_wait_slot(key) is not None:
             raise address_in_use(
                 f"connection {local_port}->{remote}:{remote_port} is in TIME-WAIT")
         conn = Connection(self, config or self.config, remote, local_port, remote_port,
@@ -189,12 +208,12 @@ class Stack:
         for _ in range(64):
             port = self._rng.choice(_EPHEMERAL)
             key = (remote, port, remote_port)
-            if key not in self._conns and key not in self._time_wait \
+            if key not in self._conns and self._time_wait_slot(key) is None \
                     and port not in self._listeners:
                 return port
         for port in _EPHEMERAL:
             key = (remote, port, remote_port)
-            if key not in self._conns and key not in self._time_wait \
+            if key not in self._conns and self._time_wait_slot(key) is None \
                     and port not in self._listeners:
                 return port
         raise address_in_use("no free ephemeral TCP port")
@@ -259,9 +278,9 @@ class Stack:
         if conn is not None:
             conn.segment_arrives(seg, now)
             return
-        tw = self._time_wait.get(key)
-        if tw is not None:
-            if not self._time_wait_arrives(tw, seg, now):
+        if self._time_wait:
+            slot = self._time_wait_slot(key)
+            if slot is not None and not self._time_wait_arrives(slot, key, seg, now):
                 return
         self._no_connection(seg, remote, now)
 
@@ -281,7 +300,8 @@ class Stack:
         elif flags & SYN:
             if flags & FIN:
                 self.stats["syn_fin_segments"] += 1
-                if self.config.drop_synfin and (key in self._conns or key in self._time_wait
+                if self.config.drop_synfin and (key in self._conns
+                                                or self._time_wait_slot(key) is not None
                                                 or seg.dst_port in self._listeners):
                     # Whatever it reaches, it opens, resets or restarts nothing; where
                     # nothing is, 3.10.7.1 still answers it with a RST.
@@ -294,16 +314,10 @@ class Stack:
 
     def poll(self, now: float) -> None:
         """Run every timer due at ``now``."""
-        for item in self._wheel.advance(now):
-            if isinstance(item, TimeWait):
-                if item.expires <= now:
-                    self._time_wait.pop(item.key, None)
-                    self.stats["time_wait_expired"] += 1
-                    self._note("time_wait_expired", item)
-                else:
-                    self._wheel.schedule(item, item.expires)
-            else:
-                item.on_timer(now)
+        for conn in self._wheel.advance(now):
+            conn.on_timer(now)
+        if self._tw_next is not None and self._tw_next <= now:
+            self._expire_time_wait(now)
 
     # ------------------------------------------------------------------ no connection, LISTEN
     def _no_connection(self, seg: Segment, remote, now: float) -> None:
@@ -411,9 +425,84 @@ class Stack:
             self._emit_raw(rst, remote)
 
     # ------------------------------------------------------------------ TIME-WAIT
-    def _time_wait_arrives(self, tw: TimeWait, seg: Segment, now: float) -> bool:
+    # The table keeps no timer in the wheel: records enter it with a deadline 2*MSL ahead
+    # and a restart moves a record to the end with a new one, so the front of the queue is
+    # always the next to expire (with one MSL for all; a connection given a longer MSL of
+    # its own holds those behind it until it expires: later, never earlier).
+
+    def _time_wait_slot(self, key: tuple):
+        """The table key of connection ``key``'s TIME-WAIT record, or None if it has none."""
+        table = self._time_wait
+        if not table:
+            return None
+        remote, local_port, remote_port = key
+        packed = table.get(remote)
+        if packed is not None and not filed_under_full_key(packed) \
+                and ports_of(packed) == local_port << 16 | remote_port:
+            return remote
+        packed = table.get(key)
+        if packed is not None and filed_under_full_key(packed):
+            return key
+        return None
+
+    def _unpack_time_wait(self, slot, packed: int) -> TimeWait:
+        return TimeWait.unpack(slot[0] if filed_under_full_key(packed) else slot, packed)
+
+    def _file_time_wait(self, tw: TimeWait) -> None:
+        """Put ``tw`` in the table, at the end of the queue."""
+        table = self._time_wait
+        # Under the remote alone unless that is taken (another record of the same remote).
+        tw.full_key = tw.remote in table
+        slot = tw.key if tw.full_key else tw.remote
+        packed = tw.pack()
+        table[slot] = packed
+        queue = self._tw_queue
+        if queue is None:
+            queue = self._tw_queue = collections.deque()
+        queue.append(slot)
+        queue.append(packed)
+        if self._tw_next is None:
+            self._tw_next = tw.expires
+        elif len(queue) > 4 * len(table) + 64:
+            self._compact_tw_queue()
+
+    def _compact_tw_queue(self) -> None:
+        """Drop the stale pairs (a peer repeating its FIN adds one each time): the table is
+        in queue order, so the queue is rebuilt from it. Amortised O(1) per stale pair."""
+        queue = self._tw_queue
+        queue.clear()
+        for slot, packed in self._time_wait.items():
+            queue.append(slot)
+            queue.append(packed)
+
+    def _settle_tw_queue(self) -> None:
+        """Drop stale pairs from the front of the queue; note when the front expires."""
+        queue, table = self._tw_queue, self._time_wait
+        while queue and table.get(queue[0]) is not queue[1]:
+            queue.popleft()
+            queue.popleft()
+        self._tw_next = expires_of(queue[1]) if queue else None
+
+    def _expire_time_wait(self, now: float) -> None:
+        queue, table = self._tw_queue, self._time_wait
+        while queue:
+            slot, packed = queue[0], queue[1]
+            if table.get(slot) is packed:
+                if expires_of(packed) > now:
+                    break
+                del table[slot]
+                self.stats["time_wait_expired"] += 1
+                if self.observer is not None:
+                    self._note("time_wait_expired", self._unpack_time_wait(slot, packed))
+            queue.popleft()
+            queue.popleft()
+        self._tw_next = expires_of(queue[1]) if queue else None
+
+    def _time_wait_arrives(self, slot, key: tuple, seg: Segment, now: float) -> bool:
         """Apply the TIME-WAIT rules; True if the segment should go on to a listener."""
         cfg = self.config
+        packed = self._time_wait[slot]
+        tw = TimeWait.unpack(key[0], packed)
         action, reply = tw.segment_arrives(seg, now, cfg.rfc1337, cfg.rfc5961,
                                            cfg.time_wait_reuse)
         if reply is not None:
@@ -422,14 +511,14 @@ class Stack:
             self._note("rst_received", tw, verdict=action.value)
         if action is TimeWaitAction.RESTART:
             self._note("time_wait_fin_reacked", tw)
+            # 2*MSL starts over: the record goes to the end of the table and of the queue.
             tw.expires = now + 2 * cfg.msl
-            self._wheel.schedule(tw, tw.expires)
-            # Keep the table in order of expiry, oldest first, for `_enter_time_wait`.
-            self._time_wait[tw.key] = self._time_wait.pop(tw.key)
+            self._drop_time_wait(slot, packed)
+            self._file_time_wait(tw)
         elif action is TimeWaitAction.CLOSE:
-            self._forget_time_wait(tw)
+            self._drop_time_wait(slot, packed)
         elif action is TimeWaitAction.REOPEN:
-            self._forget_time_wait(tw)
+            self._drop_time_wait(slot, packed)
             listener = self._listeners.get(seg.dst_port)
             if listener is not None:
                 self.stats["time_wait_reopened"] += 1
@@ -440,12 +529,24 @@ class Stack:
         return False
 
     def _forget_time_wait(self, tw: TimeWait) -> None:
-        self._time_wait.pop(tw.key, None)
-        self._wheel.cancel(tw)
+        """Delete ``tw``'s record (if it is still there) without a word to the peer."""
+        slot = self._time_wait_slot(tw.key)
+        if slot is not None:
+            self._drop_time_wait(slot, self._time_wait[slot])
+
+    def _drop_time_wait(self, slot, packed: int) -> None:
+        del self._time_wait[slot]
+        queue = self._tw_queue
+        if queue[1] is packed:
+            self._settle_tw_queue()
 
     # ------------------------------------------------------------------ called by Connection
     def _emit_raw(self, seg: Segment, remote) -> None:
         self._out.append((build(seg), remote))
+
+    def _emit_bytes(self, datagram: bytes, remote) -> None:
+        """A segment a connection built itself (`Connection._send_run`)."""
+        self._out.append((datagram, remote))
 
     def _post(self, event: ev.Event) -> None:
         self._events.append(event)
@@ -484,7 +585,6 @@ class Stack:
                 pass
 
     def _enter_time_wait(self, conn: Connection, now: float) -> None:
-        tw = TimeWait(conn, now + 2 * conn.config.msl)
         if self._conns.get(conn.key) is conn:
             del self._conns[conn.key]
         self._wheel.cancel(conn)
@@ -493,20 +593,21 @@ class Stack:
             # Full: recycle the record closest to its end (the table is in order of
             # expiry), as FreeBSD does at net.inet.tcp.maxtcptw. Its identity loses the
             # rest of its 2*MSL; the newest, whose duplicates are the likeliest still in
-            # flight, keeps its whole wait.
-            oldest = next(iter(self._time_wait.values()))
-            self._forget_time_wait(oldest)
+            # flight, keeps its whole wait. The front of the queue is the oldest.
+            slot, packed = self._tw_queue[0], self._tw_queue[1]
+            self._drop_time_wait(slot, packed)
             self.stats["time_wait_recycled"] += 1
-            self._note("time_wait_recycled", oldest)
-        self._time_wait[conn.key] = tw
-        self._wheel.schedule(tw, tw.expires)
+            if self.observer is not None:
+                self._note("time_wait_recycled", self._unpack_time_wait(slot, packed))
+        # Drop a stale record of this identity (a test or a tool may have left one).
+        self._file_time_wait(TimeWait(conn, now + 2 * conn.config.msl))
         self.stats["time_wait_entered"] += 1
         self._note("time_wait_entered", conn, expires_in=2 * conn.config.msl)
 
     def state_of(self, conn: Connection) -> State:
         """The state of a connection as the application sees it: a connection whose record
         has expired from TIME-WAIT reads as CLOSED."""
-        if conn.state is State.TIME_WAIT and conn.key not in self._time_wait:
+        if conn.state is State.TIME_WAIT and self._time_wait_slot(conn.key) is None:
             return State.CLOSED
         return conn.state
 

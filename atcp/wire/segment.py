@@ -40,6 +40,7 @@ __all__ = [
     "MalformedSegment",
     "parse",
     "build",
+    "build_header",
     "MAX_OPTION_BYTES",
 ]
 
@@ -400,18 +401,28 @@ def build(seg: Segment) -> bytes:
     Raises ValueError if a field does not fit its header field or the options need more
     than 40 bytes.
     """
-    opts = seg.options
+    try:
+        out = build_header(seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags,
+                           seg.window, seg.options, seg.urgent, seg.reserved)
+    except ValueError as exc:
+        raise ValueError(f"cannot encode {seg!r}: {exc}") from None
     payload = seg.payload
-    res = seg.reserved
-    if res and not 0 <= res <= 15:
-        raise ValueError(f"reserved bits {res!r} do not fit in 4 bits")
+    return out + payload if payload else out
+
+
+def build_header(src_port: int, dst_port: int, seq: int, ack: int, flags: int, window: int,
+                 opts: Options = NO_OPTIONS, urgent: int = 0, reserved: int = 0) -> bytes:
+    """The header and options of a segment, without a `Segment`: what a sender building
+    many segments alike (`Connection._send_run`) puts before each payload. Raises
+    ValueError as `build` does."""
+    if reserved and not 0 <= reserved <= 15:
+        raise ValueError(f"reserved bits {reserved!r} do not fit in 4 bits")
     try:
         if opts is NO_OPTIONS:
-            out = _HDR.pack(
-                seg.src_port, seg.dst_port, seg.seq, seg.ack,
-                0x50 | res, seg.flags, seg.window, 0, seg.urgent,
+            return _HDR.pack(
+                src_port, dst_port, seq, ack, 0x50 | reserved, flags, window, 0, urgent,
             )  # fmt: skip
-        elif (
+        if (
             opts.ts_val is not None
             and opts.mss is None
             and opts.wscale is None
@@ -419,20 +430,17 @@ def build(seg: Segment) -> bytes:
             and not opts.sack
             and not opts.unknown
         ):
-            out = _HDR_TS.pack(
-                seg.src_port, seg.dst_port, seg.seq, seg.ack,
-                _OFF_TS | res, seg.flags, seg.window, 0, seg.urgent,
+            return _HDR_TS.pack(
+                src_port, dst_port, seq, ack, _OFF_TS | reserved, flags, window, 0, urgent,
                 _TS_LEAD_INT, opts.ts_val, opts.ts_ecr,
             )  # fmt: skip
-        else:
-            encoded = _encode_options(opts)
-            out = _HDR.pack(
-                seg.src_port, seg.dst_port, seg.seq, seg.ack,
-                ((HEADER_LEN + len(encoded)) << 2) | res, seg.flags, seg.window, 0, seg.urgent,
-            ) + encoded  # fmt: skip
+        encoded = _encode_options(opts)
+        return _HDR.pack(
+            src_port, dst_port, seq, ack,
+            ((HEADER_LEN + len(encoded)) << 2) | reserved, flags, window, 0, urgent,
+        ) + encoded  # fmt: skip
     except struct.error as exc:
-        raise ValueError(f"cannot encode {seg!r}: {exc}") from None
-    return out + payload if payload else out
+        raise ValueError(str(exc)) from None
 
 
 def _encode_options(opts: Options) -> bytes:

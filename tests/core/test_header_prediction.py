@@ -80,3 +80,62 @@ def test_prediction_changes_nothing(monkeypatch, cfg, loss, reorder, seed, slow_
     assert predicted[2] == full[2]
     assert predicted[1] == full[1]
     assert predicted[0] == full[0]
+
+
+def _ping_pong(cfg: Config, loss: float, seed: int, rounds: int) -> tuple[list, list, bytes]:
+    """Request/response: a sends a message, b echoes it, a waits for the echo, and so on,
+    so that most data segments also acknowledge the previous message."""
+    a = Stack(cfg, rng=random.Random(seed), secret=b"a" * 32)
+    b = Stack(cfg, rng=random.Random(seed + 1), secret=b"b" * 32)
+    link = Link(a, b, delay=0.002, loss=loss, seed=seed, addr_a=A, addr_b=B)
+    listener = b.listen(80)
+    client = a.connect(B, 80, 0.0)
+    rng = random.Random(seed)
+    server = None
+    pending = b""
+    echoed = bytearray()
+    events = []
+    for _ in range(200_000):
+        if server is None:
+            server = listener.accept()
+        if client.state is State.ESTABLISHED and not pending and rounds:
+            rounds -= 1
+            pending = rng.randbytes(rng.choice((64, 700, 3000)))
+            assert client.send(pending, link.now) == len(pending)
+        if server is not None:
+            request = server.read(-1, link.now)
+            if request:
+                assert server.send(request, link.now) == len(request)
+        reply = client.read(-1, link.now)
+        echoed += reply
+        pending = pending[len(reply):]   # the next request once all of this one is back
+        for stack, name in ((a, "a"), (b, "b")):
+            while (event := stack.next_event()) is not None:
+                events.append((link.now, name, type(event).__name__))
+        if not link.step():
+            break
+    return link.log, events, bytes(echoed)
+
+
+@pytest.mark.parametrize("cfg, loss, seed", [
+    (Config(), 0.0, 7), (Config(), 0.05, 8), (Config(timestamps=False, sack=False), 0.03, 9),
+    (Config(nodelay=True), 0.0, 10),
+])
+def test_prediction_of_data_that_acknowledges_changes_nothing(monkeypatch, cfg, loss, seed):
+    taken = 0
+    fast = Connection._fast_data_ack
+
+    def counting(self, seg, now):
+        nonlocal taken
+        taken += 1
+        fast(self, seg, now)
+
+    monkeypatch.setattr(Connection, "_fast_data_ack", counting)
+    predicted = _ping_pong(cfg, loss, seed, 300)
+    monkeypatch.setattr(Connection, "_predicted", lambda self, seg, now: None)
+    full = _ping_pong(cfg, loss, seed, 300)
+    assert taken > 100   # most echoes and most requests after the first took it
+    assert len(predicted[2]) > 0
+    assert predicted[2] == full[2]
+    assert predicted[1] == full[1]
+    assert predicted[0] == full[0]
