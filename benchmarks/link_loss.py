@@ -1,10 +1,13 @@
 """Goodput under random loss on the simulated link, against the Mathis bound.
 
     python -m benchmarks.link_loss [--size MiB] [--loss P] [--rtt S] [--seeds 1,2,3]
+                                   [--congestion bbr|cubic|newreno] [--buffer KiB]
 
 Two sans-I/O stacks over `atcp.testing.link.Link` (a fake clock, seeded independent loss
 each way, a fixed RTT, no bandwidth limit): one transfer per seed, default configuration
-(CUBIC with HyStart++, SACK, RACK-TLP, timestamps, pacing). Goodput is bytes over simulated
+(CUBIC with HyStart++, SACK, RACK-TLP, timestamps, pacing) unless ``--congestion`` or
+``--buffer`` (send and receive buffers; the window then limits a controller that does not
+back off on random loss, such as BBR) say otherwise. Goodput is bytes over simulated
 time from the first write to the last byte read, compared with the Mathis et al. bound
 MSS / RTT * sqrt(3/2) / sqrt(p) for the same MSS (the one the connection uses, timestamps
 deducted), RTT and loss rate. The simulation measures the protocol, not the host: no socket,
@@ -67,8 +70,12 @@ def main(argv=None) -> int:
     p.add_argument("--rtt", type=float, default=0.020, help="seconds (default 0.020)")
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--congestion", default="cubic")
+    p.add_argument("--buffer", type=int, default=None,
+                   help="send and receive buffer, KiB (default: Config's)")
     args = p.parse_args(argv)
-    config = Config(congestion=args.congestion)
+    buffers = {} if args.buffer is None else {"send_buffer": args.buffer << 10,
+                                              "recv_buffer": args.buffer << 10}
+    config = Config(congestion=args.congestion, **buffers)
     rows = [transfer(args.size << 20, args.loss, args.rtt, int(s), config)
             for s in args.seeds.split(",")]
     for r in rows:

@@ -37,11 +37,13 @@ from __future__ import annotations
 
 from ..config import Config
 from ..wire import ACK, FIN, PSH, RST, SYN, URG, NO_OPTIONS, Options, Segment
+from ..wire.segment import build_header
 from ..wire.seq import MASK, seq_add, seq_ge, seq_gt, seq_le, seq_lt, seq_sub
 from . import events as ev
 from .acceptance import ack_acceptable_5961, ack_in_flight, paws_rejects, segment_acceptable
 from .buffers import Reassembly, ReceiveBuffer, SendBuffer
 from .congestion import resolve as resolve_congestion
+from .delivery import DeliveryRate
 from .errors import ProtocolUsageError, refused_error, reset_error, timeout_error
 from .pacing import Pacer
 from .recovery import ACKED, DUPTHRESH, LOST, RETRANS, SACKED, Rack, Scoreboard
@@ -66,6 +68,7 @@ _RECEIVES_TEXT = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)
 _SYNCHRONIZED = tuple(SYNCHRONIZED)
 _PREDICTED_DATA = "data"   # what `Connection._predicted` found
 _PREDICTED_ACK = "ack"
+_PREDICTED_DATA_ACK = "data+ack"
 #: RFC 8985 7.2 WCDelAckT: a lone segment's ACK may wait this long at the receiver.
 _WORST_DELAYED_ACK = 0.2
 _SACK_BLOCK_BYTES = 8
@@ -75,6 +78,31 @@ _TIMERS = ("t_rexmt", "t_delack", "t_persist", "t_keep", "t_finwait2", "t_reorde
 
 class Connection:
     """The state of one connection and the rules that move it (RFC 9293 3.3.1, 3.10)."""
+
+    # A server may hold tens of thousands of these: slots instead of a per-instance dict
+    # (about 2.4 KB less each). "__dict__" stays, empty, for attributes added later; a test
+    # checks that a connection in use sets none, so a new field belongs in this list.
+    __slots__ = (
+        "stack", "config", "remote", "local_port", "remote_port", "key", "state",
+        "listener", "error", "iss", "snd_una", "snd_nxt", "snd_wnd", "snd_wl1",
+        "snd_wl2", "max_snd_wnd", "irs", "rcv_nxt", "rcv_adv", "rcv_off",
+        "last_ack_sent", "rcv_mss", "snd_mss", "snd_scale", "rcv_scale",
+        "offered_scale", "ts_enabled", "ts_recent", "ts_recent_age", "ts_offset",
+        "_ts_options", "sack_permitted", "sndbuf", "rcvbuf", "reasm", "fin_queued",
+        "small_end", "fin_off", "peer_fin_off", "eof", "read_closed", "passive",
+        "t_rexmt", "t_delack", "t_persist", "t_keep", "t_finwait2", "t_reorder",
+        "t_probe", "t_pace", "wheel_at", "rto", "rexmt_count", "persist_backoff",
+        "probe_sent", "keep_probes", "keep_sent", "rtt_seq", "rtt_time",
+        "syn_rexmitted", "cc", "pacer", "sb", "rack", "sack_report", "dupacks",
+        "in_recovery", "recover", "tlp_end", "tlp_retrans", "undo_marker",
+        "undo_retrans", "eifel", "round_trips", "round_end", "round_start",
+        "round_delivered", "delivered", "delivery_rate", "unacked_segments",
+        "_ack_owed_now", "challenges", "last_recv", "segs_in", "segs_out", "bytes_sent",
+        "bytes_acked", "bytes_received", "retransmits", "bytes_retransmitted",
+        "dup_segments_in", "zero_window_probes", "loss_probes", "spurious_retransmits",
+        "dsacks_in", "paws_rejected",
+        "__dict__", "__weakref__",
+    )
 
     def __init__(self, stack, config: Config, remote, local_port: int, remote_port: int,
                  mss: int, now: float) -> None:
@@ -279,6 +307,8 @@ class Connection:
         cfg = self.config
         self.cc = resolve_congestion(cfg.congestion)(self.snd_mss, cfg.initial_window,
                                                      paced=cfg.pacing)
+        # Delivery-rate sampling only for a controller that uses it (BBR).
+        self.sb.rate = DeliveryRate() if self.cc.wants_rate_samples else None
         self.pacer = Pacer(cfg.initial_window * self.snd_mss) if cfg.pacing else None
 
     def _send_syn(self, now: float) -> None:
@@ -420,6 +450,9 @@ class Connection:
             if predicted is _PREDICTED_ACK:
                 self._fast_ack(seg, now)
                 return
+            if predicted is _PREDICTED_DATA_ACK:
+                self._fast_data_ack(seg, now)
+                return
         flags = seg.flags
         seg_len = seg.seg_len
         rcv_wnd = self._rcv_wnd()
@@ -516,6 +549,8 @@ class Connection:
     # * ACK: a pure ACK at a sender, at RCV.NXT, that advances SND.UNA within SND.NXT.
     #   `_fast_ack` runs all the sender's ACK processing (scoreboard, SACK, RACK, RTT,
     #   congestion control) exactly as `_ack_arrives` would, skipping only its checks.
+    # * DATA+ACK: both at once, as in a request/response exchange: the next in-order data
+    #   segment whose ACK field advances SND.UNA within SND.NXT (`_fast_data_ack`).
     #
     # Both need: flags exactly ACK (PSH aside), SEG.SEQ = RCV.NXT, no ACK owed from before,
     # and a timestamp that PAWS (RFC 7323 5.3 R1) lets through. Then the first (sequence),
@@ -532,15 +567,17 @@ class Connection:
         payload = seg.payload
         ack = seg.ack
         snd_una = self.snd_una
+        advances = ack != snd_una and seq_gt(ack, snd_una) and seq_le(ack, self.snd_nxt)
         if payload:
-            if (ack != snd_una or snd_una != self.snd_nxt or self.sb.out
-                    or len(payload) > self._rcv_wnd()
-                    or self.reasm.held or self.peer_fin_off is not None or self.read_closed):
+            if (len(payload) > self._rcv_wnd() or self.reasm.held
+                    or self.peer_fin_off is not None or self.read_closed):
+                return None
+            if advances:
+                return _PREDICTED_DATA_ACK
+            if ack != snd_una or snd_una != self.snd_nxt or self.sb.out:
                 return None
             return _PREDICTED_DATA
-        if ack != snd_una and seq_gt(ack, snd_una) and seq_le(ack, self.snd_nxt):
-            return _PREDICTED_ACK
-        return None
+        return _PREDICTED_ACK if advances else None
 
     def _fast_ack(self, seg: Segment, now: float) -> None:
         """The full path's effects for a pure ACK `_predicted` accepted (3.10.7.4 fifth
@@ -556,6 +593,15 @@ class Connection:
             self.ts_recent_age = now
         if self.state in _OUTPUT_STATES:
             self._output(now)
+
+    def _fast_data_ack(self, seg: Segment, now: float) -> None:
+        """The full path's effects for data whose ACK advances SND.UNA: the fifth check's
+        ACK processing as in `_fast_ack`, then the in-order text as in `_fast_data`."""
+        self._snd_una_advances(seg.ack, now)
+        self._sender_ack(seg, True, now)
+        if self.state is S.CLOSED:
+            return
+        self._fast_data(seg, now)
 
     def _fast_data(self, seg: Segment, now: float) -> None:
         """The effects of the full path for a segment `_predicted` accepted: the
@@ -789,6 +835,9 @@ class Connection:
             self._end_recovery(now)
         if sb.delivered_bytes and not self.in_recovery:
             cc.on_ack(sb.delivered_bytes, rtt, now, prior_in_flight, self.round_trips)
+        if sb.rate is not None:
+            cc.on_rate_sample(sb.rate.on_ack(sb, now, rtt, self.rack.min_rtt, prior_in_flight),
+                              now, self._in_flight())
         if self.state is not S.CLOSED and not self.in_recovery:
             self._enter_recovery_if_lost(now)
         if advanced:
@@ -1072,8 +1121,12 @@ class Connection:
             # Out of order: hold it and send an immediate duplicate ACK (RFC 5681 4.2).
             start = self.rcv_off + offset
             if payload:
+                refused = self.reasm.refused
                 kept = self.reasm.add(start, payload)
-                if self.sack_permitted:
+                # Data reassembly had no room for was not received: neither a duplicate
+                # nor SACKable (RFC 2018 8: a SACKed byte must be held, or the sender
+                # never resends it). Reporting less is safe; the sender resends it.
+                if self.sack_permitted and self.reasm.refused == refused:
                     if not kept:
                         self.sack_report.duplicate(start, start + len(payload))
                     self.sack_report.held(start, start + len(payload))
@@ -1169,23 +1222,29 @@ class Connection:
         flight stays under the congestion window and the pacer lets it go."""
         if self.state not in _OUTPUT_STATES or self.snd_una == self.iss:
             return   # nothing but the SYN may be in flight until it is acknowledged
-        mss = self.snd_mss - self._sack_room()   # so that new data leaves room for SACK
         # Neither the send buffer nor the FIN's place changes while we send.
         end = self.sndbuf.end
         fin_off = self.fin_off
         sb = self.sb
+        # Nothing to send -- no record to resend, no unsent data, no FIN waiting -- is the
+        # usual case for a receiver and for most ACKs a sender gets: the loop below would
+        # reach the same ``break`` after computing windows and the pipe for nothing. (The
+        # pacer's bucket fills by the time since its last refill, so skipping it loses
+        # nothing.)
+        nxt = self._seq_to_send_off(self.snd_nxt)
+        if not sb.lost and nxt >= end and nxt != fin_off:
+            if sb.rate is not None and self.sndbuf.free():
+                # The application is the limit (delivery.py) -- unless the send buffer
+                # is full: then the writer is waiting for room, not out of data.
+                sb.rate.check_app_limited(self._in_flight(), self.cc.cwnd, 0)
+            return
+        mss = self.snd_mss - self._sack_room()   # so that new data leaves room for SACK
         pacer = self.pacer
         if pacer is not None:
             pacer.refill(now, self.cc.pacing_rate(self.rto.srtt), mss)
             if not pacer.ready():
                 self._set_timer("t_pace", now + pacer.wait())
                 return
-        # Nothing to send -- no record to resend, no unsent data, no FIN waiting -- is the
-        # usual case for a receiver and for most ACKs a sender gets: the loop below would
-        # reach the same ``break`` after computing windows and the pipe for nothing.
-        nxt = self._seq_to_send_off(self.snd_nxt)
-        if not sb.lost and nxt >= end and nxt != fin_off:
-            return
         cwnd = self.cc.cwnd
         una = self._seq_to_send_off(self.snd_una)
         wnd_end = una + self.snd_wnd
@@ -1208,6 +1267,8 @@ class Connection:
             off = self._seq_to_send_off(self.snd_nxt)
             avail = end - off
             if avail <= 0:
+                if sb.rate is not None and self.sndbuf.free():
+                    sb.rate.check_app_limited(in_flight, cwnd, sb.lost)
                 if off == fin_off:
                     self._send_new(off, 0, now)   # the FIN alone
                     sent_new = True
@@ -1219,6 +1280,19 @@ class Connection:
                 if self.snd_wnd == 0 and self.snd_una == self.snd_nxt and self.t_persist is None:
                     self._set_timer("t_persist", now + self._persist_interval())
                 break
+            if n == mss and mss == self.snd_mss:
+                # Whole segments with no SACK blocks to carry: as many as every window,
+                # the pacer and the send buffer allow go out as one run (`_send_run`).
+                # The segment that carries the FIN takes the general way below.
+                k = min(avail, usable, room) // mss
+                if fin_off is not None and off + k * mss >= fin_off:
+                    k = (fin_off - off - 1) // mss
+                if pacer is not None and pacer.rate is not None:
+                    k = min(k, -int(-pacer.tokens // mss))
+                if k > 1:
+                    self._send_run(off, k, mss, now)
+                    sent_new = True
+                    continue
             if n < mss and n < avail:
                 if room < usable:
                     break   # the congestion window waits for a whole segment
@@ -1254,6 +1328,45 @@ class Connection:
             self.rtt_seq = seq
             self.rtt_time = now
         self.snd_nxt = seq_add(seq, end - off)
+        if self.t_rexmt is None:
+            self._arm_rexmt(now)
+
+    def _send_run(self, off: int, count: int, mss: int, now: float) -> None:
+        """``count`` full-sized segments of new data from stream offset ``off``, each with
+        the same effects as `_send_new` (none carries a FIN). What all of them share --
+        the ACK field, the window, the options -- is worked out once, and the datagrams
+        are built directly, as a TSO-capable NIC would cut one large send."""
+        buf = self.sndbuf
+        buf_end = buf.end
+        lport, rport, remote = self.local_port, self.remote_port, self.remote
+        rcv_nxt = self.rcv_nxt
+        window = self._window_field()
+        opts = self._options(now, 0)
+        emit = self.stack._emit_bytes
+        add = self.sb.add
+        peek = buf.peek
+        seq = self._send_off_to_seq(off)
+        if self.rtt_seq is None and not self.ts_enabled:
+            self.rtt_seq = seq
+            self.rtt_time = now
+        for _ in range(count):
+            end = off + mss
+            flags = ACK | PSH if end == buf_end else ACK
+            emit(build_header(lport, rport, seq, rcv_nxt, flags, window, opts)
+                 + peek(off, mss), remote)
+            add(off, end, now)
+            off = end
+            seq = (seq + mss) & MASK
+        nbytes = count * mss
+        self.bytes_sent += nbytes
+        self.snd_nxt = seq
+        self.segs_out += count
+        # As `_emit` does for each segment: each carried RCV.NXT and our window.
+        self.last_ack_sent = rcv_nxt
+        self.unacked_segments = 0
+        self.t_delack = None
+        if self.pacer is not None:
+            self.pacer.spend(nbytes)
         if self.t_rexmt is None:
             self._arm_rexmt(now)
 

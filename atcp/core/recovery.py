@@ -61,7 +61,10 @@ def _start(rec: "Sent") -> int:
 class Sent:
     """One transmitted segment: stream offsets ``[start, end)`` (a FIN counts one)."""
 
-    __slots__ = ("start", "end", "time", "tx", "flags")
+    # The d_* slots are the delivery-rate snapshot (`delivery.DeliveryRate.on_send`), set
+    # only when the controller samples rates; left unset otherwise, they cost nothing.
+    __slots__ = ("start", "end", "time", "tx", "flags", "d_delivered", "d_time", "d_first",
+                 "d_app")
 
     def __init__(self, start: int, end: int, time: float, tx: int) -> None:
         self.start = start
@@ -82,7 +85,7 @@ class Scoreboard:
 
     __slots__ = ("_recs", "_head", "_order", "_lost_heap", "_pushes", "_tx", "out", "sacked",
                  "lost", "delivered", "delivered_bytes", "sacked_acked", "lost_marked",
-                 "_prev_blocks", "_scan", "_sacked_below")
+                 "_prev_blocks", "_scan", "_sacked_below", "rate")
 
     def __init__(self) -> None:
         self._recs: list[Sent] = []
@@ -101,6 +104,7 @@ class Scoreboard:
         self._prev_blocks: list[tuple[int, int]] = []
         self._scan = 0            # DupThresh walk: records below are judged already
         self._sacked_below = 0    # SACKed bytes between the cumulative ACK and _scan
+        self.rate = None          # a `delivery.DeliveryRate` when the controller samples
 
     def __len__(self) -> int:
         return len(self._recs) - self._head
@@ -124,6 +128,8 @@ class Scoreboard:
         """A first transmission of ``[start, end)``."""
         self._tx += 1
         rec = Sent(start, end, now, self._tx)
+        if self.rate is not None:
+            self.rate.on_send(rec, not self.out, now)
         self._recs.append(rec)
         self._order[rec] = None
         self.out += end - start
@@ -139,6 +145,8 @@ class Scoreboard:
         self._tx += 1
         rec.tx = self._tx
         self._order.move_to_end(rec)
+        if self.rate is not None:
+            self.rate.on_send(rec, False, now)
 
     # -- acknowledgments ------------------------------------------------------------------
     def begin_ack(self) -> None:

@@ -218,11 +218,11 @@ def test_cubic_leaves_slow_start_by_hystart_with_ssthresh_at_cwnd() -> None:
 # -- the interface ---------------------------------------------------------------------------
 
 def test_registry_and_validation() -> None:
-    assert names() == ["cubic", "newreno"]
+    assert names() == ["bbr", "cubic", "newreno"]
     assert resolve("cubic") is Cubic and resolve(NewReno) is NewReno
     assert Config().congestion == "cubic"
     with pytest.raises(ValueError):
-        Config(congestion="bbr")
+        Config(congestion="vegas")
     for bad in (3, None, object, CongestionControl):
         with pytest.raises(TypeError):
             Config(congestion=bad)

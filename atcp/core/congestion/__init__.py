@@ -9,7 +9,12 @@ names), and changes them when the `Connection` tells it what happened:
 * ``on_recovery_end``: fast recovery is over;
 * ``on_rto``: the retransmission timer expired;
 * ``undo``: the last reduction turned out to be spurious (RFC 8985 DSACK, Eifel RFC 3522);
-* ``pacing_rate``: bytes per second to spread the window over a round trip.
+* ``pacing_rate``: bytes per second to spread the window over a round trip;
+* ``on_rate_sample``: a delivery-rate sample (`atcp.core.delivery.RateSample`), on every
+  ACK, in recovery too, for a controller whose class sets ``wants_rate_samples = True``
+  (the connection then runs the estimator of draft-cheng-iccrg-delivery-rate-estimation;
+  otherwise it does not, and the method is never called). It comes after ``on_ack`` (which
+  such a controller may leave empty) and before ``on_congestion`` for the same ACK.
 
 Who decides *what* to send (the SACK scoreboard, RACK-TLP, NewReno's partial ACKs) is loss
 recovery's business (`atcp.core.recovery` and the connection); a controller only says how
@@ -17,7 +22,9 @@ much may be in flight. It sees no segments and keeps no timers, so a user can su
 own: subclass `CongestionControl` and pass the class as ``Config(congestion=...)``.
 
 The built-in controllers are registered by name: ``"cubic"`` (RFC 9438 with HyStart++,
-RFC 9406; the default) and ``"newreno"`` (RFC 5681 window rules, as FreeBSD's default).
+RFC 9406; the default), ``"newreno"`` (RFC 5681 window rules, as FreeBSD's default) and
+``"bbr"`` (BBR v1, draft-cardwell-iccrg-bbr-congestion-control-00: a model of the path's
+bandwidth and round-trip time instead of loss as the signal; see `bbr`).
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ class CongestionControl:
 
     #: The name shown in ``tcp_info`` and accepted by ``Config(congestion=...)``.
     name = "base"
+    #: True: the connection samples delivery rates and calls `on_rate_sample` per ACK.
+    wants_rate_samples = False
 
     def __init__(self, mss: int, initial_window: int, *, paced: bool = False) -> None:
         self.mss = mss
@@ -83,6 +92,11 @@ class CongestionControl:
         self.cwnd = max(self.cwnd, cwnd)
         self.ssthresh = max(self.ssthresh, ssthresh)
 
+    def on_rate_sample(self, rs, now: float, in_flight: int) -> None:
+        """One ACK's delivery-rate sample ``rs`` (`atcp.core.delivery.RateSample`, reused:
+        read it here, do not keep it), with ``in_flight`` the bytes in flight after the
+        ACK. Only called when the class sets ``wants_rate_samples``."""
+
     def pacing_rate(self, srtt: float | None) -> float | None:
         """Bytes per second to pace at, None for no pacing (no RTT known yet). Twice the
         window per RTT in slow start, 1.2 times after, so pacing never holds back the
@@ -106,9 +120,10 @@ class CongestionControl:
 
 
 def _registry() -> dict[str, type[CongestionControl]]:
+    from .bbr import Bbr
     from .cubic import Cubic
     from .newreno import NewReno
-    return {"cubic": Cubic, "newreno": NewReno}
+    return {"bbr": Bbr, "cubic": Cubic, "newreno": NewReno}
 
 
 def names() -> list[str]:

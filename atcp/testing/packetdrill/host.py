@@ -9,7 +9,9 @@ FreeBSD host around atcp's sans-I/O core:
   does a value asking for a feature atcp lacks (ECN, PMTU black-hole detection): a script must never pass by silently testing something else.
   Like FreeBSD's default TCP stack, the host uses NewReno, no RACK-TLP and no pacing, so
   scripts see exact ACK-clocked timing; ``net.inet.tcp.functions_default=rack`` turns on
-  RACK-TLP (FreeBSD's RACK stack) and ``net.inet.tcp.cc.algorithm=cubic`` selects CUBIC.
+  RACK-TLP (FreeBSD's RACK stack) and ``net.inet.tcp.cc.algorithm=cubic`` selects CUBIC;
+  ``net.inet.tcp.functions_default=bbr`` (FreeBSD's BBR stack) is RACK-TLP with BBR and
+  pacing.
 * The remote peer is one host, ``192.0.2.1`` (``2001:db8::1`` for IPv6). atcp identifies a
   peer by an opaque ``remote``; here it is ``(host, udp_port)`` for a peer reached through
   FreeBSD's TCP-over-UDP encapsulation and ``(host, None)`` for plain TCP. A socket with
@@ -132,10 +134,11 @@ class Tunables:
         "net.inet.tcp.hostcache.purgenow": 0,
         "net.inet.tcp.functions_default": "freebsd",
         "net.inet.tcp.cc.algorithm": "newreno",
+        "net.inet.tcp.reass.maxqueuelen": 100,
     }
     #: Tunables whose values are names, and the names atcp knows.
     NAMES = {
-        "net.inet.tcp.functions_default": ("freebsd", "rack"),
+        "net.inet.tcp.functions_default": ("freebsd", "rack", "bbr"),
         "net.inet.tcp.cc.algorithm": ("newreno", "cubic"),
     }
     #: Values atcp cannot honour, and why: setting one fails the script.
@@ -179,6 +182,8 @@ class Tunables:
         v = self.values
         rfc1323 = v["net.inet.tcp.rfc1323"]
         rto = v["net.inet.tcp.rexmit_initial"] / 1000
+        stack = v["net.inet.tcp.functions_default"]
+        bbr = stack == "bbr"   # FreeBSD's BBR stack: RACK's loss detection, BBR, pacing
         return Config(
             window_scaling=rfc1323 in (1, 2),
             timestamps=rfc1323 in (1, 3),
@@ -195,9 +200,11 @@ class Tunables:
             drop_synfin=bool(v["net.inet.tcp.drop_synfin"]),
             syncookies=bool(v["net.inet.tcp.syncookies"]),
             syncookies_only=bool(v["net.inet.tcp.syncookies_only"]),
-            congestion=v["net.inet.tcp.cc.algorithm"],
-            rack_tlp=v["net.inet.tcp.functions_default"] == "rack",
-            pacing=False,   # FreeBSD's default stack does not pace
+            congestion="bbr" if bbr else v["net.inet.tcp.cc.algorithm"],
+            # FreeBSD bounds the segments queued for reassembly; atcp the runs it holds.
+            max_out_of_order=v["net.inet.tcp.reass.maxqueuelen"],
+            rack_tlp=stack in ("rack", "bbr"),
+            pacing=bbr,   # FreeBSD's default stack does not pace; its BBR stack does
         )
 
 
