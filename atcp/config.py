@@ -28,10 +28,12 @@ class Config:
     #: IPv4 and 1432 on IPv6 (1500-byte path less IP, UDP and TCP headers).
     mss: int | None = None
     #: Receive buffer: the most unread data held for the application; the advertised
-    #: window is its free space (RFC 9293 3.8.6).
-    recv_buffer: int = 256 * 1024
+    #: window is its free space (RFC 9293 3.8.6). A connection moves at most one window
+    #: per round trip: 1 MiB is ~50 MB/s at 20 ms, ~10 MB/s at 100 ms. Memory is taken
+    #: only as data waits, not up front.
+    recv_buffer: int = 1024 * 1024
     #: Send buffer: the most unacknowledged plus unsent data held.
-    send_buffer: int = 256 * 1024
+    send_buffer: int = 1024 * 1024
     #: Round the receive buffer up to a whole number of segments once the MSS is known,
     #: so full-sized segments fill the window (FreeBSD's socket buffers behave so).
     recv_buffer_whole_segments: bool = False
@@ -109,7 +111,9 @@ class Config:
     #: Initial congestion window in segments (RFC 6928 allows 10).
     initial_window: int = 10
     #: Congestion control (`atcp.core.congestion`): ``"cubic"`` (RFC 9438, with HyStart++
-    #: of RFC 9406), ``"newreno"`` (RFC 5681), or a `CongestionControl` subclass.
+    #: of RFC 9406), ``"newreno"`` (RFC 5681), ``"bbr"`` (BBR v1, a model of the path's
+    #: bandwidth and RTT; draft-cardwell-iccrg-bbr-congestion-control-00), or a
+    #: `CongestionControl` subclass.
     congestion: str | type = "cubic"
     #: RACK-TLP (RFC 8985): time-based loss detection and tail loss probes. Used when SACK
     #: is negotiated; without it, loss is detected by three duplicate ACKs (RFC 5681).

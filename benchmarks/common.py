@@ -10,7 +10,7 @@ import sys
 import time
 
 __all__ = ["emit", "cpu_seconds", "rss_bytes", "run_on", "raise_nofile", "now",
-           "stop_on_stdin_eof"]
+           "stop_on_stdin_eof", "wait_stdin_line"]
 
 #: One clock for every process: CLOCK_MONOTONIC is system-wide on Linux, so a time taken by
 #: the client and one taken by the server can be subtracted.
@@ -66,3 +66,22 @@ def stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, done: asyncio.Future, rep
                 done.set_result({"stopped": True, **report()})
 
     loop.add_reader(fd, on_stdin)
+
+
+async def wait_stdin_line(timeout: float) -> bytes:
+    """What the runner writes to our stdin next (b"" at EOF), waiting at most ``timeout``
+    seconds (asyncio.TimeoutError after)."""
+    loop = asyncio.get_running_loop()
+    got = loop.create_future()
+    fd = sys.stdin.fileno()
+
+    def on_stdin() -> None:
+        loop.remove_reader(fd)
+        if not got.done():
+            got.set_result(os.read(fd, 4096))
+
+    loop.add_reader(fd, on_stdin)
+    try:
+        return await asyncio.wait_for(got, timeout)
+    finally:
+        loop.remove_reader(fd)

@@ -3,7 +3,8 @@
 A measurement is a server process, optionally the impairment proxy in front of it, and a
 client process. Each prints JSON lines on stdout (see `benchmarks.peer`); this module starts
 them in that order, waits for the reports with bounded timeouts, and stops everything it
-started, whatever happens.
+started, whatever happens. `run_flows` does the same for several client/server pairs that
+share one proxy (one bottleneck) and start sending at the same moment.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["Proc", "run_pair", "ROOT"]
+__all__ = ["Proc", "run_pair", "run_flows", "ROOT"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +66,10 @@ class Proc:
         except ValueError:
             raise ProcError(f"{self.name}: not JSON: {line[:200]!r}") from None
 
+    def write_line(self, text: str) -> None:
+        self.popen.stdin.write(text.encode() + b"\n")
+        self.popen.stdin.flush()
+
     def close_stdin(self) -> None:
         try:
             self.popen.stdin.close()
@@ -106,8 +111,10 @@ def _peer_argv(role: str, spec: dict, port: int, deadline: float) -> list[str]:
     return argv
 
 
-def _proxy_argv(upstream_port: int, link: dict) -> list[str]:
-    argv = ["-m", "benchmarks.proxy", "--upstream", f"127.0.0.1:{upstream_port}"]
+def _proxy_argv(upstream_ports: int | list[int], link: dict) -> list[str]:
+    argv = ["-m", "benchmarks.proxy"]
+    for port in upstream_ports if isinstance(upstream_ports, list) else [upstream_ports]:
+        argv += ["--upstream", f"127.0.0.1:{port}"]
     for key, value in link.items():
         argv += ["--" + key.replace("_", "-"), str(value)]
     return argv
@@ -143,6 +150,53 @@ def run_pair(spec: dict, *, link: dict | None, budget: float) -> dict:
             proxy.close_stdin()
             proxy_report = proxy.read_json(5.0)
         return {"client": client_report, "server": server_report, "proxy": proxy_report}
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def run_flows(specs: list[dict], *, link: dict, duration: float) -> dict:
+    """Run one "flow" client/server pair per spec, all through one proxy (one front port per
+    server, one shared rate limiter and queue), sending for ``duration`` seconds from the
+    same moment: every client connects first, then all are told "go" together.
+
+    Returns {"flows": [{"connected", "client", "server"}, ...], "proxy"}.
+    """
+    started = []
+    try:
+        deadline = time.monotonic() + duration + 60.0
+        servers = []
+        for i, spec in enumerate(specs):
+            servers.append(Proc(_peer_argv("server", {**spec, "scenario": "flow"}, 0, deadline),
+                                f"server {i + 1}"))
+            started.append(servers[-1])
+        ports = [server.read_json(30.0)["ready"] for server in servers]
+        proxy = Proc(_proxy_argv(ports, link), "proxy")
+        started.append(proxy)
+        fronts = proxy.read_json(10.0)["ports"]
+        deadline = time.monotonic() + duration + 45.0
+        clients = []
+        for i, (spec, port) in enumerate(zip(specs, fronts)):
+            clients.append(Proc(_peer_argv("client", {**spec, "scenario": "flow"}, port,
+                                           deadline), f"client {i + 1}"))
+            started.append(clients[-1])
+        connected = []
+        for client in clients:
+            report = client.read_json(30.0)
+            if "connected" not in report:
+                raise ProcError(f"{client.name}: {report.get('error', report)}")
+            connected.append(report["connected"])
+        for client in clients:
+            client.write_line("go")
+        client_reports = [client.read_json(duration + 40.0) for client in clients]
+        for server in servers:
+            server.close_stdin()
+        server_reports = [server.read_json(15.0) for server in servers]
+        proxy.close_stdin()
+        proxy_report = proxy.read_json(5.0)
+        return {"flows": [{"connected": t, "client": c, "server": s}
+                          for t, c, s in zip(connected, client_reports, server_reports)],
+                "proxy": proxy_report}
     finally:
         for proc in reversed(started):
             proc.stop()

@@ -24,16 +24,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--role", choices=("client", "server"), required=True)
     p.add_argument("--transport", choices=("atcp", "tcp", "quic", "udp"), required=True)
     p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
-    p.add_argument("--scenario", choices=("bulk", "echo", "conns", "churn"), required=True)
+    p.add_argument("--scenario", choices=("bulk", "echo", "conns", "churn", "flow"),
+                   required=True)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--size", type=int, default=32 << 20, help="bulk bytes")
     p.add_argument("--msg", type=int, default=64, help="echo message bytes")
-    p.add_argument("--duration", type=float, default=3.0, help="echo/churn seconds")
+    p.add_argument("--duration", type=float, default=3.0, help="echo/churn/flow seconds")
     p.add_argument("--count", type=int, default=10_000, help="conns: connections")
     p.add_argument("--parallel", type=int, default=100, help="conns: opens in flight")
     p.add_argument("--trace", action="store_true", help="conns: measure with tracemalloc")
     p.add_argument("--datagram", type=int, default=1484, help="aioquic max_datagram_size")
+    p.add_argument("--atcp-config", metavar="JSON", default=None,
+                   help='atcp: Config overrides as a JSON object, e.g. \'{"udp_offload": false}\'')
     p.add_argument("--deadline", type=float, default=None,
                    help="time.monotonic() by which to stop, whatever is done")
     p.add_argument("--profile", metavar="FILE",
@@ -52,7 +55,8 @@ async def _serve(args) -> dict:
         from . import udp_raw
         return await udp_raw.server_workload(args, ready)
     from . import streams
-    transport = streams.make_transport(args.transport, datagram_size=args.datagram)
+    transport = streams.make_transport(args.transport, datagram_size=args.datagram,
+                                       atcp_config=args.atcp_config)
     return await streams.server_workload(transport, args, ready)
 
 
@@ -61,7 +65,8 @@ async def _client(args) -> dict:
         from . import udp_raw
         return await udp_raw.client_workload(args)
     from . import streams
-    transport = streams.make_transport(args.transport, datagram_size=args.datagram)
+    transport = streams.make_transport(args.transport, datagram_size=args.datagram,
+                                       atcp_config=args.atcp_config)
     return await streams.client_workload(transport, args)
 
 

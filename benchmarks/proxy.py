@@ -10,6 +10,11 @@ as without the proxy. Each direction (client->server "fwd", server->client "rev"
 `Impairment`, seeded from ``--seed`` and the direction, which decides for each datagram
 whether it is lost and when each copy of it departs.
 
+``--upstream`` may be given several times: the proxy then opens one front socket per
+server (their ports, in order, are ``"ports"`` in the ready line) and every flow, whichever
+server it goes to, passes through the same two `Impairment` objects, so they compete for one
+rate limiter and one queue, like flows through one bottleneck router.
+
 The hot path reads sockets directly: one ``epoll`` wait, then every readable socket is
 drained with ``recvfrom`` until it would block (bounded per pass), and a datagram due now is
 sent at once with ``sendto``; only delayed datagrams go through a heap. No asyncio, so the
@@ -29,8 +34,9 @@ The impairments, in the order a datagram meets them:
 * reordering: with probability ``reorder`` a datagram is held ``reorder_gap`` longer than its
   departure, so the ones behind it overtake it.
 
-Protocol with the runner: the first line on stdout is ``{"ready": port}``; the proxy stops
-when its stdin closes (or on SIGTERM) and then prints one JSON line of statistics.
+Protocol with the runner: the first line on stdout is ``{"ready": port, "ports": [...]}``
+(``ready`` is the first front port); the proxy stops when its stdin closes (or on SIGTERM)
+and then prints one JSON line of statistics.
 """
 
 from __future__ import annotations
@@ -153,26 +159,43 @@ def _big_buffers(sock: socket.socket) -> None:
             sock.setsockopt(socket.SOL_SOCKET, plain, _SOCKET_BUFFER)
 
 
+class _Front:
+    """One front socket, the server behind it, and a back socket per client address."""
+
+    __slots__ = ("sock", "upstream", "backs")
+
+    def __init__(self, sock: socket.socket, upstream: tuple[str, int]) -> None:
+        self.sock = sock
+        self.upstream = upstream
+        self.backs: dict[object, socket.socket] = {}
+
+
 class Proxy:
     """The forwarding loop; see the module docstring."""
 
-    def __init__(self, upstream: tuple[str, int], fwd: Impairment, rev: Impairment,
-                 listen: tuple[str, int] = ("127.0.0.1", 0)) -> None:
-        self.upstream = upstream
+    def __init__(self, upstream: tuple[str, int] | list[tuple[str, int]], fwd: Impairment,
+                 rev: Impairment, listen: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+        self.upstreams = list(upstream) if isinstance(upstream, list) else [upstream]
         self.fwd, self.rev = fwd, rev
         self._fwd_transparent = fwd.is_transparent
         self._rev_transparent = rev.is_transparent
         family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
         self.family = family
-        self.front = socket.socket(family, socket.SOCK_DGRAM)
-        self.front.bind(listen)
-        self.front.setblocking(False)
-        _big_buffers(self.front)
-        self.port = self.front.getsockname()[1]
         self._epoll = select.epoll()
-        self._epoll.register(self.front.fileno(), select.EPOLLIN)
-        self._backs: dict[object, socket.socket] = {}   # client address -> back socket
-        self._by_fd: dict[int, tuple[socket.socket, object]] = {}
+        # One front socket per upstream; a later front takes the next free port.
+        self.fronts: list[_Front] = []
+        for server in self.upstreams:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.bind(listen if not self.fronts else (listen[0], 0))
+            sock.setblocking(False)
+            _big_buffers(sock)
+            self.fronts.append(_Front(sock, server))
+            self._epoll.register(sock.fileno(), select.EPOLLIN)
+        self.front = self.fronts[0].sock
+        self.port = self.front.getsockname()[1]
+        self.ports = [f.sock.getsockname()[1] for f in self.fronts]
+        self._front_by_fd = {f.sock.fileno(): f for f in self.fronts}
+        self._by_fd: dict[int, tuple[socket.socket, object, _Front]] = {}   # back sockets
         self._heap: list = []
         self._order = 0
         self.forwarded = {"fwd": 0, "rev": 0}
@@ -182,16 +205,16 @@ class Proxy:
         self.cpu_base = _cpu()
         self.started = time.monotonic()
 
-    def _back_for(self, client) -> socket.socket:
-        back = self._backs.get(client)
+    def _back_for(self, front: _Front, client) -> socket.socket:
+        back = front.backs.get(client)
         if back is None:
             back = socket.socket(self.family, socket.SOCK_DGRAM)
-            back.bind((self.front.getsockname()[0], 0))
-            back.connect(self.upstream)
+            back.bind((front.sock.getsockname()[0], 0))
+            back.connect(front.upstream)
             back.setblocking(False)
             _big_buffers(back)
-            self._backs[client] = back
-            self._by_fd[back.fileno()] = (back, client)
+            front.backs[client] = back
+            self._by_fd[back.fileno()] = (back, client, front)
             self._epoll.register(back.fileno(), select.EPOLLIN)
         return back
 
@@ -220,22 +243,22 @@ class Proxy:
                 self._order += 1
                 heapq.heappush(self._heap, (t, self._order, sock, data, addr, direction))
 
-    def _drain_front(self, now: float) -> None:
-        front, fwd = self.front, self.fwd
+    def _drain_front(self, front: _Front, now: float) -> None:
+        fwd = self.fwd
         if self._fwd_transparent:
-            self._relay_fast(front.recvfrom, "fwd")
+            self._relay_fast(front, front.sock.recvfrom, "fwd")
             return
         for _ in range(_DRAIN_BATCH):
             try:
-                data, client = front.recvfrom(65536)
+                data, client = front.sock.recvfrom(65536)
             except BlockingIOError:
                 return
-            self._admit(fwd, now, self._back_for(client), data, None, "fwd")
+            self._admit(fwd, now, self._back_for(front, client), data, None, "fwd")
 
-    def _drain_back(self, back: socket.socket, client, now: float) -> None:
-        front, rev = self.front, self.rev
+    def _drain_back(self, back: socket.socket, client, front: _Front, now: float) -> None:
+        rev = self.rev
         if self._rev_transparent:
-            self._relay_fast(back.recv, "rev", client)
+            self._relay_fast(front, back.recv, "rev", client)
             return
         for _ in range(_DRAIN_BATCH):
             try:
@@ -244,13 +267,13 @@ class Proxy:
                 return
             except ConnectionRefusedError:
                 continue   # ICMP from a server that has gone: nothing to forward
-            self._admit(rev, now, front, data, client, "rev")
+            self._admit(rev, now, front.sock, data, client, "rev")
 
-    def _relay_fast(self, receive, direction: str, client=None) -> None:
+    def _relay_fast(self, front: _Front, receive, direction: str, client=None) -> None:
         """The unimpaired path: forward at once, with as little Python per datagram as
         possible (this loop bounds the proxy's ceiling)."""
         count = nbytes = errors = 0
-        backs, sendto = self._backs, self.front.sendto
+        backs, sendto = front.backs, front.sock.sendto
         for _ in range(_DRAIN_BATCH):
             try:
                 if client is None:
@@ -263,7 +286,7 @@ class Proxy:
                 continue
             try:
                 if client is None:
-                    back = backs.get(source) or self._back_for(source)
+                    back = backs.get(source) or self._back_for(front, source)
                     back.send(data)
                 else:
                     sendto(data, client)
@@ -287,7 +310,7 @@ class Proxy:
         """Forward until ``stop_fd`` reaches EOF, ``until`` (monotonic) passes, or `stop`."""
         if stop_fd is not None:
             self._epoll.register(stop_fd, select.EPOLLIN | select.EPOLLHUP)
-        front_fd = self.front.fileno()
+        fronts = self._front_by_fd
         clock = time.monotonic
         while not self.stopping:
             now = clock()
@@ -298,14 +321,15 @@ class Proxy:
                 timeout = min(timeout, max(0.0, self._heap[0][0] - now))
             for fd, _ in self._epoll.poll(timeout):
                 now = clock()
-                if fd == front_fd:
-                    self._drain_front(now)
+                front = fronts.get(fd)
+                if front is not None:
+                    self._drain_front(front, now)
                 elif fd == stop_fd:
                     if not os.read(stop_fd, 4096):
                         self.stopping = True
                 else:
-                    back, client = self._by_fd[fd]
-                    self._drain_back(back, client, now)
+                    back, client, front = self._by_fd[fd]
+                    self._drain_back(back, client, front, now)
             if self._heap:
                 self._release_due(clock())
 
@@ -316,14 +340,16 @@ class Proxy:
         """Counters, and the CPU seconds spent since the proxy was made (start-up and
         imports excluded) over the wall seconds it ran."""
         return {"forwarded": self.forwarded, "bytes": self.bytes,
-                "send_errors": self.send_errors, "clients": len(self._backs),
+                "send_errors": self.send_errors,
+                "clients": sum(len(f.backs) for f in self.fronts),
                 "fwd": self.fwd.counters(), "rev": self.rev.counters(),
                 "cpu": _cpu() - self.cpu_base, "wall": time.monotonic() - self.started}
 
     def close(self) -> None:
-        for back in self._backs.values():
-            back.close()
-        self.front.close()
+        for front in self.fronts:
+            for back in front.backs.values():
+                back.close()
+            front.sock.close()
         self._epoll.close()
 
 
@@ -334,7 +360,9 @@ def _hostport(text: str) -> tuple[str, int]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Seeded UDP impairment proxy.")
-    p.add_argument("--upstream", type=_hostport, required=True, help="server HOST:PORT")
+    p.add_argument("--upstream", type=_hostport, action="append", required=True,
+                   help="server HOST:PORT; repeat for one front port per server, all "
+                        "sharing the link")
     p.add_argument("--listen", type=_hostport, default=("127.0.0.1", 0))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--loss", type=float, default=0.0, help="independent loss, each way")
@@ -372,7 +400,7 @@ def main(argv=None) -> int:
     fwd, rev = impairments(args)
     proxy = Proxy(args.upstream, fwd, rev, args.listen)
     signal.signal(signal.SIGTERM, lambda *_: proxy.stop())
-    print(json.dumps({"ready": proxy.port}), flush=True)
+    print(json.dumps({"ready": proxy.port, "ports": proxy.ports}), flush=True)
     try:
         proxy.run(stop_fd=sys.stdin.fileno())
     finally:

@@ -13,6 +13,11 @@ reader can check any number against its source.
   in the client-to-server direction (loss 0, RTT 0 through the proxy).
 * Mathis bound = MSS / RTT * sqrt(3/2) / sqrt(p) (Mathis et al., 1997), with MSS 1452, the
   RTT the proxy adds, and p the loss rate it applies.
+* fairness: flows told "go" together share one rate-limited proxy for D seconds; a flow's
+  bytes are its server's count at go + D (interpolated between its 0.1 s samples), its
+  goodput those bytes / D, and its share of the link that goodput / the limiter's rate
+  (which counts whole UDP payloads, headers included, so two flows together reach a little
+  under 1). Jain's index = (sum x)**2 / (n * sum x**2) over the flows' goodputs.
 """
 
 from __future__ import annotations
@@ -29,9 +34,13 @@ __all__ = ["summarize", "targets", "table", "markdown", "plots"]
 MSS = 1452
 UDP_DATAGRAM = 1400
 LABELS = {"atcp/asyncio": "atcp (asyncio)", "atcp/uvloop": "atcp (uvloop)",
+          "atcp-pd/asyncio": "atcp per-datagram (asyncio)",
+          "atcp-pd/uvloop": "atcp per-datagram (uvloop)",
+          "atcp-bbr/asyncio": "atcp BBR (asyncio)", "atcp-bbr/uvloop": "atcp BBR (uvloop)",
           "quic/asyncio": "aioquic (asyncio)", "quic/uvloop": "aioquic (uvloop)",
           "tcp/asyncio": "kernel TCP (asyncio)", "tcp/uvloop": "kernel TCP (uvloop)",
           "udp/asyncio": "raw UDP (asyncio)", "udp/uvloop": "raw UDP (uvloop)"}
+CONGESTION_LABELS = {"bbr": "BBR", "cubic": "CUBIC", "newreno": "NewReno"}
 
 
 def mathis(rtt: float, loss: float, mss: int = MSS) -> float | None:
@@ -82,7 +91,8 @@ def _median(values: list[float]) -> float | None:
 def summarize(results: dict) -> dict:
     runs = results["runs"]
     out: dict = {"loopback_bulk": {}, "echo": {}, "grid": [], "conns": {}, "churn": {},
-                 "micro": {}, "proxy_ceiling": None, "e2e_cpu": {}, "problems": []}
+                 "micro": {}, "proxy_ceiling": None, "e2e_cpu": {}, "fairness": [],
+                 "problems": []}
     samples: dict = {}
     for run in runs:
         problem = _problem(run)
@@ -110,6 +120,8 @@ def summarize(results: dict) -> dict:
                                           ("rate", "cycles", "failures", "fds_held",
                                            "rss_delta")}
                                          if result else {"problem": problem})
+        elif kind == "fairness":
+            out["fairness"].append(_fairness(run, result, problem))
         elif kind == "micro":
             out["micro"][run["name"]] = result if result else {"problem": problem}
     for (kind, peer), values in samples.items():
@@ -143,6 +155,56 @@ def _grid_cell(run: dict, result: dict | None, problem: str | None) -> dict:
                 "receiver": result["server"]["cpu"] / fwd * 1e6,
                 "acks_per_segment": proxy["forwarded"]["rev"] / fwd}
     return cell
+
+
+_BIN = 0.5   # seconds per point of a fairness flow's goodput timeline
+
+
+def _bytes_at(samples: list, t: float) -> float:
+    """A flow's bytes at the server at time ``t``, linear between its (time, bytes)
+    samples; ``samples`` starts with (go, 0)."""
+    prev_t, prev_b = samples[0]
+    for ts, b in samples[1:]:
+        if ts >= t:
+            return prev_b + (b - prev_b) * (t - prev_t) / (ts - prev_t) if ts > prev_t else b
+        prev_t, prev_b = ts, b
+    return prev_b
+
+
+def _fairness(run: dict, result: dict | None, problem: str | None) -> dict:
+    entry = {"pair": " + ".join(CONGESTION_LABELS.get(c, c) for c in run["flows"]),
+             "congestions": run["flows"], "rate": run["rate"], "rtt": run["rtt"],
+             "queue": run["queue"], "duration": run["duration"]}
+    flows = (result or {}).get("flows") or []
+    if problem or not flows or any("error" in f["server"] or "samples" not in f["server"]
+                                   for f in flows):
+        entry["problem"] = problem or "a flow did not report"
+        return entry
+    duration, rate = run["duration"], run["rate"]
+    go = min(f["client"]["t0"] for f in flows)
+    end, middle = go + duration, go + duration / 2
+    entry["skew"] = max(f["client"]["t0"] for f in flows) - go
+    out = []
+    for name, flow in zip(run["flows"], flows):
+        samples = [(go, 0)] + [tuple(x) for x in flow["server"]["samples"] if x[0] > go]
+        total, half = _bytes_at(samples, end), _bytes_at(samples, middle)
+        edges = [_bytes_at(samples, go + i * _BIN) for i in range(int(duration / _BIN) + 1)]
+        out.append({"congestion": name, "bytes": total,
+                    "goodput": total / duration / 1e6, "share": total / duration / rate,
+                    "share_second_half": (total - half) / (duration / 2) / rate,
+                    "timeline": [(b - a) / _BIN / 1e6 for a, b in zip(edges, edges[1:])]})
+    both = sum(f["bytes"] for f in out)
+    for f in out:
+        f["share_of_total"] = f["bytes"] / both if both else None
+    rates = [f["goodput"] for f in out]
+    squares = sum(x * x for x in rates)
+    entry.update(flows=out, utilization=sum(f["share"] for f in out),
+                 jain=sum(rates) ** 2 / (len(rates) * squares) if squares else None)
+    proxy = result.get("proxy") or {}
+    if proxy:
+        entry["queue_dropped"] = proxy["fwd"]["queue_dropped"]
+        entry["datagrams_fwd"] = proxy["forwarded"]["fwd"]
+    return entry
 
 
 def _proxy_ceiling(result: dict) -> dict:
@@ -203,6 +265,10 @@ def targets(results: dict) -> list[dict]:
                        "MB/s", f"aioquic on {quic_key}" if quic_key else ""))
     out.append(_target("bulk, no loss: atcp (uvloop) / raw UDP window (uvloop)", atcp_bulk,
                        udp_bulk, 0.4, "MB/s"))
+    per_datagram = (s["loopback_bulk"].get("atcp-pd/uvloop") or {}).get("median")
+    out.append(_target("bulk, no loss: atcp (uvloop) / atcp per-datagram I/O (uvloop)",
+                       atcp_bulk, per_datagram, 2.0, "MB/s",
+                       "batched UDP I/O (GSO/GRO) against Config(udp_offload=False)"))
     atcp_echo = (s["echo"].get("atcp/uvloop") or {}).get("median")
     quic_echo, quic_echo_key = _best(s["echo"], ("quic/asyncio", "quic/uvloop"))
     udp_echo = (s["echo"].get("udp/uvloop") or {}).get("median")
@@ -217,7 +283,18 @@ def targets(results: dict) -> list[dict]:
     out.append(_target("1% loss, 20 ms RTT: atcp (uvloop) / best aioquic", atcp_lossy,
                        quic_lossy, 1.5, "MB/s"))
     out.append(_target("1% loss, 20 ms RTT: atcp (uvloop) / Mathis bound", atcp_lossy,
-                       mathis(0.02, 0.01), 1.0, "MB/s"))
+                       mathis(0.02, 0.01), 1.0, "MB/s",
+                       "atcp's default Config, so CUBIC: issue 9's CUBIC target too"))
+    bbr_lossy = (cells.get(("atcp-bbr/uvloop", 0.01, 0.02)) or {}).get("goodput")
+    out.append(_target("1% loss, 20 ms RTT: atcp BBR (uvloop) / best aioquic", bbr_lossy,
+                       quic_lossy, 10.0, "MB/s"))
+    fair = next((f for f in s.get("fairness", []) if f["congestions"] == ["bbr", "cubic"]
+                 and "flows" in f), None)
+    cubic_share = fair["flows"][1]["goodput"] if fair else None
+    out.append(_target("fairness: CUBIC beside BBR / link rate", cubic_share,
+                       fair["rate"] / 1e6 if fair else None, 0.25, "MB/s",
+                       f"ratio = CUBIC's share of the link; BBR's is "
+                       f"{fair['flows'][0]['share']:.2f}" if fair else ""))
     timers = s["micro"].get("timers") or {}
     wheel = timers.get("wheel_schedule_ns")
     call_later = min((v for k, v in timers.items() if k.startswith("call_later_")), default=None)
@@ -363,6 +440,27 @@ def _rows(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     if rows:
         sections.append(("Scale, timers and CPU", ["measure", "value", "detail"], rows))
     rows = []
+    for f in s.get("fairness", []):
+        if "problem" in f:
+            rows.append([f["pair"], "", "error", "", "", f["problem"][:80]])
+            continue
+        for flow in f["flows"]:
+            name = CONGESTION_LABELS.get(flow["congestion"], flow["congestion"])
+            rows.append([f["pair"], name, _fmt(flow["goodput"], 2), _fmt(flow["share"], 2),
+                         _fmt(flow["share_second_half"], 2), ""])
+        rows.append([f["pair"], "both", _fmt(sum(x["goodput"] for x in f["flows"]), 2),
+                     _fmt(f["utilization"], 2),
+                     _fmt(sum(x["share_second_half"] for x in f["flows"]), 2),
+                     f"Jain index {_fmt(f['jain'], 3)}; {f.get('queue_dropped', 0):,} of "
+                     f"{f.get('datagrams_fwd', 0):,} data datagrams dropped at the queue"])
+    if rows:
+        f = s["fairness"][0]
+        sections.append((f"Fairness: two flows sharing one link of {f['rate'] * 8 / 1e6:g} "
+                         f"Mbit/s, {f['rtt'] * 1000:g} ms RTT, {f['queue'] / 1000:g} kB queue, "
+                         f"{f['duration']:g} s (uvloop)",
+                         ["flows", "flow", "goodput MB/s", "share of link",
+                          "share, second half", "detail"], rows))
+    rows = []
     for t in results["targets"]:
         rows.append([t["target"], _fmt(t["measured"]), _fmt(t["reference"]),
                      _fmt(t["ratio"], 2), f">= {t['goal']:g}", t["status"]])
@@ -381,7 +479,7 @@ def _notes(results: dict) -> list[str]:
 
 
 def _peer_order(peer: str) -> tuple:
-    order = ["atcp", "quic", "tcp", "udp"]
+    order = ["atcp", "atcp-bbr", "atcp-pd", "quic", "tcp", "udp"]
     transport, _, loop = peer.partition("/")
     return (order.index(transport) if transport in order else 9, loop != "asyncio", peer)
 
@@ -490,6 +588,27 @@ def plots(results: dict, folder: Path) -> list[Path]:
         fig.suptitle(stamp, fontsize=9)
         fig.tight_layout()
         written.append(_save(fig, folder / "loopback.png", plt))
+    fair = [f for f in s.get("fairness", []) if "flows" in f]
+    if fair:
+        fig, axes = plt.subplots(1, len(fair), figsize=(5 * len(fair), 3.8), squeeze=False,
+                                 sharey=True)
+        for ax, f in zip(axes[0], fair):
+            for i, flow in enumerate(f["flows"]):
+                xs = [(k + 1) * _BIN for k in range(len(flow["timeline"]))]
+                name = CONGESTION_LABELS.get(flow["congestion"], flow["congestion"])
+                ax.plot(xs, flow["timeline"], label=f"{name} (flow {i + 1})")
+            ax.axhline(f["rate"] / 1e6, color="k", linestyle="--", linewidth=0.8,
+                       label="link rate")
+            ax.set_xlabel("seconds since go")
+            ax.set_ylim(bottom=0)
+            ax.set_title(f"{f['pair']}: {f['rate'] * 8 / 1e6:g} Mbit/s, "
+                         f"{f['rtt'] * 1000:g} ms", fontsize=10)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        axes[0][0].set_ylabel(f"goodput, MB/s ({_BIN:g} s bins)")
+        fig.suptitle(stamp, fontsize=9)
+        fig.tight_layout()
+        written.append(_save(fig, folder / "fairness.png", plt))
     timers = s["micro"].get("timers") or {}
     if "wheel_schedule_ns" in timers:
         fig, ax = plt.subplots(figsize=(7, 3.5))

@@ -37,6 +37,7 @@ class Peer:
     transport: str      # atcp | tcp | quic | udp
     loop: str           # asyncio | uvloop
     udp: bool           # carried in UDP, so it can go through the proxy
+    atcp_config: str | None = None   # atcp Config overrides, JSON (peer --atcp-config)
 
 
 def _peer(transport: str, loop: str) -> Peer:
@@ -47,12 +48,32 @@ def _peer(transport: str, loop: str) -> Peer:
 
 ATCP = _peer("atcp", "asyncio")
 ATCP_UV = _peer("atcp", "uvloop")
+# atcp without batched UDP I/O (no GSO/GRO): the reference for the batched path's gain.
+ATCP_PD = Peer("atcp-pd/asyncio", "atcp per-datagram (asyncio)", "atcp", "asyncio", True,
+               '{"udp_offload": false}')
+ATCP_PD_UV = Peer("atcp-pd/uvloop", "atcp per-datagram (uvloop)", "atcp", "uvloop", True,
+                  '{"udp_offload": false}')
+# atcp with BBR (Config(congestion="bbr")) instead of the default CUBIC.
+ATCP_BBR = Peer("atcp-bbr/asyncio", "atcp BBR (asyncio)", "atcp", "asyncio", True,
+                '{"congestion": "bbr"}')
+ATCP_BBR_UV = Peer("atcp-bbr/uvloop", "atcp BBR (uvloop)", "atcp", "uvloop", True,
+                   '{"congestion": "bbr"}')
 QUIC = _peer("quic", "asyncio")
 QUIC_UV = _peer("quic", "uvloop")
 TCP = _peer("tcp", "asyncio")
 TCP_UV = _peer("tcp", "uvloop")
 UDP = _peer("udp", "asyncio")
 UDP_UV = _peer("udp", "uvloop")
+
+# The fairness link: two flows share one proxy whose rate limiter is the bottleneck.
+# 40 Mbit/s and 20 ms make a BDP of 100 kB; the tail-drop queue holds 1.5 BDP (30 ms),
+# between the one-BDP rule of thumb and a deep buffer. Each direction is limited (the
+# reverse one carries only ACKs). atcp's 1 MiB windows exceed BDP + queue, so the link,
+# not the receive window, limits each flow.
+FAIR_RATE = 5_000_000      # bytes/s
+FAIR_RTT = 0.02            # seconds
+FAIR_QUEUE = 150_000       # bytes
+CONGESTION_NAMES = {"bbr": "BBR", "cubic": "CUBIC", "newreno": "NewReno"}
 
 
 # ------------------------------------------------------------------ plans
@@ -79,19 +100,22 @@ class Plan:
     proxy_flood: float              # seconds of flood for the proxy ceiling
     micro: tuple                    # names in benchmarks.micro
     quick_micro: bool
+    fairness_pairs: tuple = ()      # (congestion, congestion) flows sharing the FAIR_ link
+    fairness_duration: float = 0.0  # seconds each flow sends
 
 
 FULL = Plan(
     name="full",
     loopback_size=32 << 20,
-    loopback_peers=(ATCP, ATCP_UV, QUIC, QUIC_UV, TCP, TCP_UV, UDP, UDP_UV),
+    loopback_peers=(ATCP, ATCP_UV, ATCP_PD, ATCP_PD_UV, QUIC, QUIC_UV, TCP, TCP_UV, UDP,
+                    UDP_UV),
     echo_peers=(ATCP, ATCP_UV, QUIC, QUIC_UV, TCP, TCP_UV, UDP, UDP_UV),
     echo_duration=3.0,
     repeats=5,
     grid_size=32 << 20,
     grid_losses=(0.0, 0.001, 0.01, 0.02, 0.05),
     grid_rtts=(0.0, 0.02),
-    grid_peers=(ATCP, ATCP_UV, QUIC, QUIC_UV),
+    grid_peers=(ATCP, ATCP_UV, ATCP_BBR, ATCP_BBR_UV, QUIC, QUIC_UV),
     grid_ceiling_peers=(UDP_UV,),
     budget=30.0,
     conns_count=10_000,
@@ -101,19 +125,21 @@ FULL = Plan(
     proxy_flood=3.0,
     micro=("timers", "core_segments", "core_memory", "time_wait"),
     quick_micro=False,
+    fairness_pairs=(("bbr", "cubic"), ("bbr", "bbr"), ("cubic", "cubic")),
+    fairness_duration=20.0,
 )
 
 QUICK = Plan(
     name="quick",
     loopback_size=8 << 20,
-    loopback_peers=(ATCP, ATCP_UV, QUIC, TCP_UV, UDP_UV),
+    loopback_peers=(ATCP, ATCP_UV, ATCP_PD_UV, QUIC, TCP_UV, UDP_UV),
     echo_peers=(ATCP, ATCP_UV, QUIC, TCP_UV, UDP_UV),
     echo_duration=2.0,
     repeats=1,
     grid_size=4 << 20,
     grid_losses=(0.0, 0.01),
     grid_rtts=(0.0, 0.02),
-    grid_peers=(ATCP_UV, QUIC),
+    grid_peers=(ATCP_UV, ATCP_BBR_UV, QUIC),
     grid_ceiling_peers=(UDP_UV,),
     budget=10.0,
     conns_count=2_000,
@@ -123,6 +149,8 @@ QUICK = Plan(
     proxy_flood=1.5,
     micro=("timers", "core_segments", "core_memory", "time_wait"),
     quick_micro=True,
+    fairness_pairs=(("bbr", "cubic"),),
+    fairness_duration=8.0,
 )
 
 SMOKE = Plan(
@@ -193,7 +221,7 @@ def build_tasks(plan: Plan) -> list[Task]:
     for rep in range(plan.repeats):
         for peer in plan.loopback_peers:
             spec = {"transport": peer.transport, "loop": peer.loop, "scenario": "bulk",
-                    "size": plan.loopback_size}
+                    "size": plan.loopback_size, "atcp_config": peer.atcp_config}
             add(f"loopback bulk {peer.label} #{rep + 1}",
                 _pair_runner(spec, None, plan.budget), kind="bulk", path="loopback",
                 peer=peer.key, transport=peer.transport, repeat=rep, size=plan.loopback_size)
@@ -214,13 +242,20 @@ def build_tasks(plan: Plan) -> list[Task]:
             peers = plan.grid_peers + (plan.grid_ceiling_peers if loss == 0 else ())
             for peer in peers:
                 spec = {"transport": peer.transport, "loop": peer.loop, "scenario": "bulk",
-                        "size": plan.grid_size}
+                        "size": plan.grid_size, "atcp_config": peer.atcp_config}
                 link = _link(loss, rtt, seed)
                 add(f"proxy bulk loss {loss:.1%} rtt {rtt * 1000:.0f} ms {peer.label}",
                     _pair_runner(spec, link, plan.budget), kind="bulk", path="proxy",
                     peer=peer.key, transport=peer.transport, loss=loss, rtt=rtt,
                     size=plan.grid_size)
             seed += 1
+    for pair in plan.fairness_pairs:
+        add(f"fairness {' + '.join(CONGESTION_NAMES[c] for c in pair)} (uvloop), "
+            f"{FAIR_RATE * 8 / 1e6:.0f} Mbit/s, {FAIR_RTT * 1000:.0f} ms",
+            _flows_runner(pair, plan.fairness_duration, seed), kind="fairness",
+            transport="atcp", loop="uvloop", flows=list(pair), rate=FAIR_RATE, rtt=FAIR_RTT,
+            queue=FAIR_QUEUE, duration=plan.fairness_duration)
+        seed += 1
     for peer in plan.conns_peers:
         for trace in (False, True):
             count = plan.conns_trace_count if trace else plan.conns_count
@@ -243,6 +278,13 @@ def build_tasks(plan: Plan) -> list[Task]:
 
 def _pair_runner(spec: dict, link: dict | None, budget: float) -> Callable[[], dict]:
     return lambda: harness.run_pair(spec, link=link, budget=budget)
+
+
+def _flows_runner(congestions: tuple, duration: float, seed: int) -> Callable[[], dict]:
+    specs = [{"transport": "atcp", "loop": "uvloop", "duration": duration,
+              "atcp_config": json.dumps({"congestion": name})} for name in congestions]
+    link = {"rate": FAIR_RATE, "queue": FAIR_QUEUE, "delay": FAIR_RTT / 2, "seed": seed}
+    return lambda: harness.run_flows(specs, link=link, duration=duration)
 
 
 def _micro_runner(name: str, quick: bool) -> Callable[[], dict]:

@@ -15,6 +15,11 @@ Workloads (client side / server side):
   both sides report the memory they grew by (RSS, and tracemalloc when asked).
 * churn: the client opens and closes connections one after the other for ``duration``
   seconds; the server closes its side on EOF.
+* flow: one of several flows started together (`harness.run_flows`): the client connects,
+  prints ``{"connected": t}``, waits for a line on stdin (the runner's "go", sent to every
+  flow at once), writes for ``duration`` seconds and half-closes; the server counts what
+  arrives and notes (time, bytes so far) every 0.1 s, so that the report can take every
+  flow's bytes over one common interval.
 """
 
 from __future__ import annotations
@@ -22,17 +27,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import ssl
 import tempfile
 import tracemalloc
 
-from .common import cpu_seconds, now, rss_bytes, stop_on_stdin_eof
+from .common import cpu_seconds, emit, now, rss_bytes, stop_on_stdin_eof, wait_stdin_line
 
 __all__ = ["TRANSPORTS", "client_workload", "server_workload"]
 
 _CHUNK = 64 * 1024
 _GRACE = 5.0      # seconds past the deadline a side waits for the other before giving up
+_SAMPLE = 0.1     # seconds between a flow server's (time, bytes) samples
 
 
 # ------------------------------------------------------------------ transports
@@ -61,7 +68,7 @@ class KernelTcp(_Transport):
 
 
 class Atcp(_Transport):
-    """atcp with its default Config (MSS 1452, 256 KiB buffers).
+    """atcp with its default Config (MSS 1452, 1 MiB buffers).
 
     The server listens on a fixed TCP port whatever its UDP port, so that a client sending
     to the proxy's UDP port still names the server's TCP port.
@@ -175,11 +182,13 @@ def _closer(writer):
     return close
 
 
-def make_transport(name: str, *, datagram_size: int = 1484) -> _Transport:
+def make_transport(name: str, *, datagram_size: int = 1484,
+                   atcp_config: str | None = None) -> _Transport:
+    """``atcp_config``: a JSON object of `atcp.Config` overrides for the atcp peer."""
     if name == "tcp":
         return KernelTcp()
     if name == "atcp":
-        return Atcp()
+        return Atcp(json.loads(atcp_config) if atcp_config else None)
     if name == "quic":
         return Quic(datagram_size)
     raise ValueError(f"unknown stream transport {name!r}")
@@ -198,6 +207,8 @@ async def client_workload(transport: _Transport, args) -> dict:
         return await _conns_client(transport, args)
     if args.scenario == "churn":
         return await _churn_client(transport, args)
+    if args.scenario == "flow":
+        return await _flow_client(transport, args)
     raise ValueError(args.scenario)
 
 
@@ -226,6 +237,34 @@ async def _bulk_client(transport, args) -> dict:
     return {"t_connect": t0 - started, "t0": t0, "t1": t1, "sent": sent,
             "reply": reply.decode(errors="replace").strip(), "cpu": cpu1 - cpu0,
             "tcp_info": info}
+
+
+async def _flow_client(transport, args) -> dict:
+    chunk = os.urandom(_CHUNK)
+    reader, writer, close = await transport.open(args.host, args.port)
+    emit({"connected": now()})
+    # The runner says "go" to every flow at once, once all of them are connected.
+    await wait_stdin_line(max(0.1, args.deadline - now()))
+    t0 = now()
+    cpu0 = cpu_seconds()
+    end = min(t0 + args.duration, args.deadline)
+    sent = 0
+    while now() < end:
+        writer.write(chunk)
+        sent += _CHUNK
+        await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+    reply = b""
+    with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+        reply = await asyncio.wait_for(reader.readline(),
+                                       max(0.1, args.deadline + _GRACE - now()))
+    t1 = now()
+    cpu1 = cpu_seconds()
+    info = _tcp_info(writer)
+    await close()
+    return {"t0": t0, "t1": t1, "sent": sent, "reply": reply.decode(errors="replace").strip(),
+            "cpu": cpu1 - cpu0, "tcp_info": info}
 
 
 async def _echo_client(transport, args) -> dict:
@@ -347,7 +386,7 @@ async def server_workload(transport: _Transport, args, ready) -> dict:
     done = asyncio.get_running_loop().create_future()
     state: dict = {"accepted": 0}
     handler = {"bulk": _bulk_handler, "echo": _echo_handler, "conns": _conns_handler,
-               "churn": _churn_handler}[args.scenario]
+               "churn": _churn_handler, "flow": _flow_handler}[args.scenario]
 
     idle = asyncio.Event()
     active = [0]
@@ -383,7 +422,7 @@ async def server_workload(transport: _Transport, args, ready) -> dict:
         result = {"error": "server deadline passed", **_public(state)}
     result["cpu"] = cpu_seconds() - cpu0
     result["accepted"] = state["accepted"]
-    if args.scenario in ("bulk", "echo") and not result.get("stopped"):
+    if args.scenario in ("bulk", "echo", "flow") and not result.get("stopped"):
         # Let the handler finish its goodbye (the reply, the client's close) before exiting.
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(idle.wait(), _GRACE)
@@ -421,6 +460,34 @@ async def _bulk_handler(reader, writer, args, state, done) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(writer.drain(), _GRACE)
         # Wait for the client's close so our reply is not cut short by our own exit.
+        await asyncio.wait_for(reader.read(), _GRACE)
+    writer.close()
+
+
+async def _flow_handler(reader, writer, args, state, done) -> None:
+    got = 0
+    samples = []
+    next_sample = 0.0
+    state["t_first"] = t = now()
+    try:
+        async with asyncio.timeout(max(0.1, args.deadline + 1.0 - now())):
+            while data := await reader.read(1 << 18):
+                got += len(data)
+                t = now()
+                if t >= next_sample:
+                    samples.append((t, got))
+                    next_sample = t + _SAMPLE
+                state["bytes"] = got
+    except TimeoutError:
+        pass
+    if not samples or samples[-1][1] != got:
+        samples.append((t, got))
+    if not done.done():
+        done.set_result({"bytes": got, "t_first": state["t_first"], "t_last": t,
+                         "samples": samples})
+    writer.write(b"%d\n" % got)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.drain(), _GRACE)
         await asyncio.wait_for(reader.read(), _GRACE)
     writer.close()
 

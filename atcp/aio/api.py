@@ -3,12 +3,20 @@
 Addresses are UDP addresses; the TCP port defaults to the same number (the wire format's
 convention) and can be set apart with ``tcp_port=``.
 
-Each `create_connection` gets its own UDP socket (an ephemeral port unless ``local_addr``
-is given), connected to the peer's address, and its own sans-I/O stack; the TCP local port
-is an ephemeral one chosen by the stack. The socket stays open while the connection lives
-and, if this side closed first, through TIME-WAIT (2*MSL), then closes itself. So, as with
-kernel TCP, a new connection from the same ``local_addr`` fails with EADDRINUSE until the
-old one's TIME-WAIT is over.
+Client connections to one peer address share a UDP socket (an ephemeral port), connected
+to that address, and its sans-I/O stack, which gives each connection its own ephemeral TCP
+port -- as a server's connections share its socket. The socket stays open while any of its
+connections lives or waits in TIME-WAIT (2*MSL, if this side closed first), then closes
+itself. So a thousand connections to one server cost one file descriptor, not a thousand,
+and their TIME-WAIT records a few hundred bytes each, not a socket each. ICMP
+port-unreachable on that socket refuses every connection to the peer still opening, as it
+concerns them all.
+
+A connection gets a socket of its own when it asks for ``local_addr`` or an
+``impairment``, or when the shared stack has no room left (``Config.max_connections``, or
+no free ephemeral TCP port); connections share only with others of an equal ``config``.
+As with kernel TCP, a new connection from the same ``local_addr`` fails with EADDRINUSE
+until the old one's TIME-WAIT is over.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import asyncio
 import errno
 import socket
 import ssl as _ssl
+import weakref
 from collections.abc import Callable, Iterable
 
 from ..config import Config
@@ -118,13 +127,30 @@ async def _connect_one(loop, protocol_factory, family, addr, tcp_port, local_add
             raise OSError(f"no {family!r} address for local_addr {local_addr!r}")
         bind_addr = local[0][4]
     remote = normalize_addr(addr)
-    sock = open_udp_socket(family, bind_addr, connect_addr=remote)
-    endpoint = Endpoint(loop, sock, config=config, impairment=impairment, auto_close=True,
-                        linger=True)
-    conn = None
+    shared = bind_addr is None and impairment is None and _hashable(config)
+    endpoint = conn = None
+    key = (family, remote, config)
+    if shared:
+        for candidate in _shared(loop, key):
+            try:
+                conn, future = candidate.connect(remote, tcp_port, protocol_factory,
+                                                 local_port=local_tcp_port)
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.EADDRINUSE):
+                    raise
+                continue   # full: try the next, or open another socket below
+            endpoint = candidate
+            break
+    if endpoint is None:
+        sock = open_udp_socket(family, bind_addr, connect_addr=remote)
+        endpoint = Endpoint(loop, sock, config=config, impairment=impairment,
+                            auto_close=True, linger=True)
+        if shared:
+            _share(loop, key, endpoint)
     try:
-        conn, future = endpoint.connect(remote, tcp_port, protocol_factory,
-                                        local_port=local_tcp_port)
+        if conn is None:
+            conn, future = endpoint.connect(remote, tcp_port, protocol_factory,
+                                            local_port=local_tcp_port)
         return await future
     except BaseException:
         if conn is not None:
@@ -132,6 +158,39 @@ async def _connect_one(loop, protocol_factory, family, addr, tcp_port, local_add
         else:
             endpoint.close()
         raise
+
+
+#: Per loop, the open client endpoints that connections may share, by
+#: (family, peer address, config), held weakly: an endpoint leaves when it closes, and the
+#: registry never keeps one alive (an open endpoint lives by its loop's reader callback).
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _shared(loop, key: tuple) -> list[Endpoint]:
+    refs = _SHARED.get(loop, {}).get(key, ())
+    return [ep for ep in (ref() for ref in refs) if ep is not None and not ep.closed]
+
+
+def _share(loop, key: tuple, endpoint: Endpoint) -> None:
+    table = _SHARED.setdefault(loop, {})
+    table.setdefault(key, []).append(weakref.ref(endpoint))
+
+    def closed(ep: Endpoint) -> None:
+        refs = table.get(key)
+        if refs is None:
+            return
+        refs[:] = [ref for ref in refs if ref() is not None and ref() is not ep]
+        if not refs:
+            del table[key]
+    endpoint.on_close = closed
+
+
+def _hashable(config) -> bool:
+    try:
+        hash(config)
+    except TypeError:
+        return False
+    return True
 
 
 async def create_server(protocol_factory: Callable[[], asyncio.BaseProtocol],

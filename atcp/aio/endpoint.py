@@ -9,7 +9,9 @@ everything TCP happens in the sans-I/O `Stack`. Three things make it run:
   with ``recvfrom`` until it would block (at most `_MAX_BATCH` datagrams per call, so one
   busy endpoint cannot starve the loop) and hands each datagram straight to
   ``stack.receive`` -- a direct call chain, no queues. The default loop's datagram
-  transport would read one datagram per loop pass and drop the rest under load.
+  transport would read one datagram per loop pass and drop the rest under load. With
+  UDP GRO on (`atcp.aio.udp_batch`, ``Config.udp_offload``), `_on_readable_gro` reads
+  with ``recvmsg`` instead and splits what the kernel coalesced back into datagrams.
 * **Timers.** One ``loop.call_at`` is armed at ``stack.next_deadline()`` (the timing wheel's
   earliest deadline), none when idle. It is moved only when the next deadline becomes
   earlier; a later one waits for the armed callback, which polls and re-arms.
@@ -25,8 +27,11 @@ Time given to the core is ``time.monotonic()``: uvloop's ``loop.time()`` moves i
 steps, too coarse for RTT samples; deadlines are converted to loop time only to arm
 ``call_at``.
 
-Sending uses ``sock.sendto`` directly. If the socket would block, datagrams wait in a short
-backlog flushed by ``add_writer``; beyond it they are dropped and counted (TCP retransmits).
+Sending uses ``sock.sendto`` directly or, with UDP GSO, one ``sendmsg`` per run of
+equal-size datagrams to one address (a bulk sender's full-sized segments), the kernel
+cutting it into datagrams; datagrams held by the impairment layer go one by one. If the
+socket would block, datagrams wait in a short backlog flushed by ``add_writer``; beyond
+it they are dropped and counted (TCP retransmits). ``io_path`` names the path in use.
 Socket buffers are raised to several MiB so bursts are not dropped on loopback.
 
 A client endpoint (one per `create_connection`) has its socket ``connect()``-ed to the peer,
@@ -55,6 +60,8 @@ from ..core.states import State
 from ..impair import Impairer, Impairment
 from ..pcap import PcapWriter
 from .transport import Transport
+from .udp_batch import (GRO_CMSG_SPACE, GSO_FALLBACK_ERRORS, enable_offload, gro_segment_size,
+                        io_path, run_end, segment_cmsg, split_coalesced)
 
 __all__ = ["Endpoint", "open_udp_socket"]
 
@@ -161,6 +168,8 @@ class Endpoint:
         #: Test hook: ``drop_filter(data, addr)`` returning True drops an outgoing datagram
         #: before the impairment layer sees it.
         self.drop_filter = None
+        #: Called with the endpoint once it closes (the shared client endpoints' registry).
+        self.on_close = None
         self.datagrams_in = 0
         self.datagrams_out = 0
         #: Counts of I/O trouble and of the core's notable events (see `atcp.log`).
@@ -169,18 +178,25 @@ class Endpoint:
         self._live: set[Transport] = set()   # transports not yet told connection_lost
         self._connecting: dict = {}          # Connection -> _Connecting
         self._servers: dict = {}             # Listener -> Server
-        self._deferred: collections.deque = collections.deque()
+        # Events taken from the core outside a service pass; made by the first.
+        self._deferred: collections.deque | None = None
         self._servicing = False
         self._service_scheduled = False
         self._timer = None
         self._timer_at = 0.0
-        self._backlog: collections.deque = collections.deque()
+        # Datagrams held while the socket would block; made by the first.
+        self._backlog: collections.deque | None = None
         self._impairer = None
         if impairment is not None and impairment.active:
             self._impairer = Impairer(impairment, loop, self._send_now,
                                       on_drained=self._check_idle)
         self._fd = sock.fileno()
-        loop.add_reader(self._fd, self._on_readable)
+        # Batched I/O (`atcp.aio.udp_batch`) where the kernel has it: GSO sends runs of
+        # equal-size datagrams in one call, GRO receives them coalesced.
+        self._gso = self._gro = False
+        if self.stack.config.udp_offload:
+            self._gso, self._gro = enable_offload(sock)
+        loop.add_reader(self._fd, self._on_readable_gro if self._gro else self._on_readable)
         # If the loop is closed with the endpoint still open (a client lingering in
         # TIME-WAIT), the socket is closed when the endpoint is collected (or at exit),
         # quietly, and the capture is flushed and closed rather than lost.
@@ -189,6 +205,12 @@ class Endpoint:
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self._live)} transports"
         return f"<atcp Endpoint {self._label} {state}>"
+
+    @property
+    def io_path(self) -> str:
+        """How datagrams move: "gso+gro", "gso", "gro" or "per-datagram"
+        (`atcp.aio.udp_batch`); ``tcp_info.io_path`` reports it."""
+        return io_path(self._gso, self._gro)
 
     @property
     def timer_deadline(self) -> float | None:
@@ -277,9 +299,9 @@ class Endpoint:
     # ------------------------------------------------------------------ input
     def _on_readable(self) -> None:
         sock = self.sock
-        receive = self.stack.receive
         now = monotonic()
-        count = 0
+        batch = []
+        append = batch.append
         for _ in range(_MAX_BATCH):
             try:
                 data, addr = sock.recvfrom(_MAX_DATAGRAM)
@@ -292,9 +314,47 @@ class Endpoint:
                 addr = (addr[0], addr[1], 0, addr[3])
             if self.pcap is not None:
                 self.pcap.write_segment(data, addr, self.sockname, time.time())
-            receive(data, addr, now)
-            count += 1
-        self.datagrams_in += count
+            append((data, addr))
+        self.datagrams_in += len(batch)
+        # One drain is one batch: runs of in-order data are merged (atcp.core.coalesce).
+        self.stack.receive_batch(batch, now)
+        self._service()
+
+    def _on_readable_gro(self) -> None:
+        """`_on_readable` for a socket with UDP_GRO on: one ``recvmsg`` may return several
+        datagrams of one sender, which are split and join the batch one by one."""
+        recvmsg = self.sock.recvmsg
+        pcap = self.pcap
+        now = monotonic()
+        batch = []
+        append = batch.append
+        extend = batch.extend
+        for _ in range(_MAX_BATCH):
+            try:
+                data, ancdata, _flags, addr = recvmsg(_MAX_DATAGRAM, GRO_CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._socket_error(exc)
+                continue
+            if len(addr) == 4 and addr[2]:
+                addr = (addr[0], addr[1], 0, addr[3])
+            size = gro_segment_size(ancdata) if ancdata else 0
+            if size and size < len(data):
+                self.stats["gro_batches"] += 1
+                datagrams = split_coalesced(data, size)
+                extend([(d, addr) for d in datagrams])
+            else:
+                datagrams = (data,)
+                append((data, addr))
+            if pcap is not None:
+                stamp = time.time()
+                for d in datagrams:
+                    pcap.write_segment(d, addr, self.sockname, stamp)
+            if len(batch) >= _MAX_BATCH:
+                break
+        self.datagrams_in += len(batch)
+        self.stack.receive_batch(batch, now)
         self._service()
 
     def _socket_error(self, exc: OSError) -> None:
@@ -390,6 +450,8 @@ class Endpoint:
         self._flush()
         event = self.stack.next_event()
         if event is not None:
+            if self._deferred is None:
+                self._deferred = collections.deque()
             while event is not None:
                 self._deferred.append(event)
                 event = self.stack.next_event()
@@ -448,6 +510,53 @@ class Endpoint:
             for data, addr in out:
                 self._hold(data, addr)
             return
+        if self._gso:
+            self._send_runs(out)
+        else:
+            self._send_each(out)
+
+    def _send_runs(self, out: list) -> None:
+        """Send ``out`` with GSO: each run of equal-size datagrams to one address
+        (`udp_batch.run_end`) in one ``sendmsg``, the datagrams as its buffer list; a run
+        of one by ``sendto``."""
+        sock = self.sock
+        n = len(out)
+        i = sent = 0
+        while i < n:
+            j = run_end(out, i)
+            data, addr = out[i]
+            try:
+                if j - i == 1:
+                    sock.sendto(data, addr)
+                else:
+                    sock.sendmsg([d for d, _ in out[i:j]], segment_cmsg(len(data)), 0, addr)
+                    self.stats["gso_sends"] += 1
+            except (BlockingIOError, InterruptedError):
+                for data, addr in out[i:]:
+                    self._hold(data, addr)
+                break
+            except OSError as exc:
+                if j - i > 1 and exc.errno in GSO_FALLBACK_ERRORS:
+                    self._gso_refused(exc)
+                    self.datagrams_out += sent
+                    self._send_each(out[i:])
+                    return
+                self._send_failed(exc, j - i)
+            else:
+                sent += j - i
+            i = j
+        self.datagrams_out += sent
+
+    def _gso_refused(self, exc: OSError) -> None:
+        """The kernel accepted UDP_SEGMENT but refused a GSO send (a device without
+        checksum offload, an old kernel...): send datagram by datagram from now on."""
+        self._gso = False
+        self.stats["gso_fallback"] += 1
+        if log.is_enabled():
+            log.emit("gso_fallback", local=self._label, reason=repr(exc))
+
+    def _send_each(self, out: list) -> None:
+        """Send ``out`` one ``sendto`` per datagram."""
         sendto = self.sock.sendto
         sent = 0
         for i, (data, addr) in enumerate(out):
@@ -480,12 +589,15 @@ class Endpoint:
             self.datagrams_out += 1
 
     def _hold(self, data: bytes, addr) -> None:
-        if len(self._backlog) >= _BACKLOG_LIMIT:
+        backlog = self._backlog
+        if backlog is None:
+            backlog = self._backlog = collections.deque()
+        if len(backlog) >= _BACKLOG_LIMIT:
             self.stats["send_dropped"] += 1
             return
-        if not self._backlog:
+        if not backlog:
             self.loop.add_writer(self._fd, self._on_writable)
-        self._backlog.append((data, addr))
+        backlog.append((data, addr))
 
     def _on_writable(self) -> None:
         backlog = self._backlog
@@ -504,10 +616,10 @@ class Endpoint:
         self.loop.remove_writer(self._fd)
         self._check_idle()
 
-    def _send_failed(self, exc: OSError) -> None:
-        """A datagram the socket refused (ENOBUFS, unreachable...): it is lost, and TCP's
-        retransmission deals with it like any other loss."""
-        self.stats["send_dropped"] += 1
+    def _send_failed(self, exc: OSError, count: int = 1) -> None:
+        """Datagrams the socket refused (ENOBUFS, unreachable...): they are lost, and TCP's
+        retransmission deals with them like any other loss."""
+        self.stats["send_dropped"] += count
         if exc.errno == errno.ECONNREFUSED:
             self._socket_error(exc)
         if log.is_enabled():
@@ -527,7 +639,7 @@ class Endpoint:
         if self._impairer is not None and self._impairer.pending:
             return
         stack = self.stack
-        if stack.connections or (self.linger and stack.time_wait):
+        if stack.connections or (self.linger and stack.time_wait_count):
             return
         self.close()
 
@@ -541,13 +653,15 @@ class Endpoint:
             loop.remove_reader(self._fd)
             if self._backlog:
                 loop.remove_writer(self._fd)
-        self._backlog.clear()
+        self._backlog = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._impairer is not None:
             self._impairer.close()
         self._finalizer()
+        if self.on_close is not None:
+            self.on_close(self)
         if self.pcap is not None:
             self.pcap.close()
         if log.is_enabled():

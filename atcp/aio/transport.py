@@ -70,7 +70,9 @@ class Transport(asyncio.Transport):
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
         self._forced: BaseException | None = None   # the error given to _force_close()
         self._server = server
-        self._queue: collections.deque[memoryview] = collections.deque()
+        # Writes the send buffer had no room for; made by the first (an empty deque is
+        # over 600 bytes, and an idle connection never needs one).
+        self._queue: collections.deque[memoryview] | None = None
         self._queued = 0
         self._high = _HIGH_WATER
         self._low = _HIGH_WATER // 4
@@ -114,7 +116,7 @@ class Transport(asyncio.Transport):
         if name == "udp_socket":
             return trsock.TransportSocket(self._endpoint.sock)
         if name == "tcp_info":
-            return tcp_info(conn)
+            return tcp_info(conn, self._endpoint.io_path)
         if name == "tcp_ports":
             return (conn.local_port, conn.remote_port)
         return default
@@ -239,7 +241,7 @@ class Transport(asyncio.Transport):
         """ConnectionClosed: the core is done with the connection."""
         self._done = True
         self._error = error
-        self._queue.clear()
+        self._queue = None
         self._queued = 0
         if error is None and self._reading_paused and (self._conn.readable()
                                                        or self._eof_pending):
@@ -286,6 +288,8 @@ class Transport(asyncio.Transport):
                 return
             view = view[taken:]
         if view:
+            if self._queue is None:
+                self._queue = collections.deque()
             self._queue.append(memoryview(bytes(view)))   # the caller may reuse its buffer
             self._queued += len(view)
         self._maybe_pause_protocol()
@@ -421,7 +425,7 @@ class Transport(asyncio.Transport):
         if self._lost:
             return
         self._closing = True
-        self._queue.clear()
+        self._queue = None
         self._queued = 0
         if self._done:
             self._lose_soon()

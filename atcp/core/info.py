@@ -52,6 +52,9 @@ snd_wscale,          tcpi_snd_wscale,       window scale shifts in use (RFC 7323
 rcv_wscale           tcpi_rcv_wscale        applied to the peer's windows / to ours
 timestamps, sack     tcpi_options           whether timestamps (RFC 7323) and SACK
                                             (RFC 2018) were negotiated
+io_path              -                      how the asyncio endpoint moves datagrams:
+                                            "gso+gro", "gso", "gro" or "per-datagram"
+                                            (`atcp.aio.udp_batch`); None without one
 ==================== ====================== ===============================================
 """
 
@@ -105,13 +108,15 @@ class TcpInfo:
     rcv_wscale: int = 0      # shift applied to the windows we send
     timestamps: bool = False  # timestamps negotiated (RFC 7323)
     sack: bool = False       # SACK negotiated (RFC 2018)
+    io_path: str | None = None  # how the endpoint moves datagrams; None from the core alone
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def tcp_info(conn) -> TcpInfo:
-    """The current `TcpInfo` of ``conn`` (a `Connection`)."""
+def tcp_info(conn, io_path: str | None = None) -> TcpInfo:
+    """The current `TcpInfo` of ``conn`` (a `Connection`); ``io_path`` is what the I/O
+    edge carrying it reports (the core knows no sockets)."""
     rto = conn.rto
     cc = conn.cc
     pacer = conn.pacer
@@ -155,6 +160,7 @@ def tcp_info(conn) -> TcpInfo:
         rcv_wscale=conn.rcv_scale,
         timestamps=conn.ts_enabled,
         sack=conn.sack_permitted,
+        io_path=io_path,
     )
 
 

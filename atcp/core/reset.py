@@ -105,10 +105,14 @@ class ChallengeAckLimiter:
     def __init__(self, limit: int, interval: float) -> None:
         self.limit = limit
         self.interval = interval
-        self._sent: collections.deque[float] = collections.deque(maxlen=limit)
+        # Made by the first challenge: most connections never send one, and an empty
+        # deque is over 600 bytes.
+        self._sent: collections.deque[float] | None = None
 
     def allow(self, now: float) -> bool:
         sent = self._sent
+        if sent is None:
+            sent = self._sent = collections.deque(maxlen=self.limit)
         if len(sent) == self.limit and now - sent[0] < self.interval:
             return False
         sent.append(now)

@@ -24,9 +24,11 @@ class SackReport:
     __slots__ = ("_starts", "_ends", "_recent", "dsack")
 
     def __init__(self) -> None:
-        self._starts: list[int] = []
-        self._ends: list[int] = []
-        self._recent: list[int] = []   # an offset inside each recently reported range, newest first
+        # Empty tuples until out-of-order data arrives (most connections never see any):
+        # three empty lists would cost 168 bytes per connection.
+        self._starts: list[int] | tuple = ()
+        self._ends: list[int] | tuple = ()
+        self._recent: list[int] | tuple = ()   # an offset inside each recently reported range, newest first
         self.dsack: tuple[int, int] | None = None
 
     def __bool__(self) -> bool:
@@ -37,6 +39,8 @@ class SackReport:
 
     def held(self, start: int, end: int) -> None:
         """Out-of-order data ``[start, end)`` is now held; it triggers the next ACK."""
+        if not self._starts:
+            self._starts, self._ends, self._recent = [], [], list(self._recent)
         starts, ends = self._starts, self._ends
         i = bisect_left(ends, start)
         j = bisect_right(starts, end)
@@ -88,7 +92,5 @@ class SackReport:
         return out
 
     def clear(self) -> None:
-        self._starts.clear()
-        self._ends.clear()
-        self._recent.clear()
+        self._starts = self._ends = self._recent = ()
         self.dsack = None

@@ -49,6 +49,14 @@ __all__ = ["Stack", "Listener"]
 
 _EPHEMERAL = range(49152, 65536)
 
+#: The RNG of stacks made without one (ephemeral ports, timestamp offsets). One for all:
+#: its state is 2.5 KB and a client makes a stack per connection. A forked child reseeds
+#: it, so that parent and child do not draw the same numbers.
+_SHARED_RNG = random.Random()
+_DEFAULT_CONFIG = Config()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_SHARED_RNG.seed)
+
 
 class Listener:
     """A TCP port in LISTEN on this stack, with its SYN queue and accept queue."""
@@ -99,12 +107,12 @@ class Stack:
                  now: float = 0.0, tick: float = 0.001,
                  isn: Callable[[tuple, float], int] | None = None,
                  path_mss: Callable[[object], int] | None = None) -> None:
-        self.config = config or Config()
+        self.config = config or _DEFAULT_CONFIG
         self.mss = self.config.mss or mss
         # ``path_mss(remote)``: the MSS to offer when it depends on the path to the remote
         # (IPv4 or IPv6, how it is encapsulated); without it every connection offers ``mss``.
         self._path_mss = path_mss
-        self._rng = rng or random.Random()
+        self._rng = rng or _SHARED_RNG
         if secret is None:
             secret = os.urandom(32)
         # ``isn`` replaces the RFC 6528 generator (tests pin an ISS, e.g. next to the wrap).
@@ -123,7 +131,7 @@ class Stack:
         self._tw_next: float | None = None
         self._listeners: dict[int, Listener] = {}
         self._out: list[tuple[bytes, object]] = []
-        self._events: collections.deque[ev.Event] = collections.deque()
+        self._events: collections.deque[ev.Event] | None = None   # made by the first event
         self.stats: collections.Counter[str] = collections.Counter()
         #: Optional ``observer(what, subject, fields)`` told about notable events (state
         #: changes, retransmissions, RSTs, TIME-WAIT...) for logging; it must not call back
@@ -138,7 +146,11 @@ class Stack:
         return out
 
     def next_event(self) -> ev.Event | None:
-        return self._events.popleft() if self._events else None
+        events = self._events
+        if events:
+            return events.popleft()
+        self._events = None   # drained: an idle stack keeps no deque (over 600 bytes)
+        return None
 
     def next_deadline(self) -> float | None:
         """When `poll` next has work; None when no timer is running."""
@@ -151,6 +163,11 @@ class Stack:
     @property
     def connections(self) -> list[Connection]:
         return list(self._conns.values())
+
+    @property
+    def time_wait_count(self) -> int:
+        """How many TIME-WAIT records there are (without unpacking them)."""
+        return len(self._time_wait)
 
     @property
     def time_wait(self) -> list[TimeWait]:
@@ -549,7 +566,10 @@ class Stack:
         self._out.append((datagram, remote))
 
     def _post(self, event: ev.Event) -> None:
-        self._events.append(event)
+        events = self._events
+        if events is None:
+            events = self._events = collections.deque()
+        events.append(event)
 
     def _note(self, what: str, subject, **fields) -> None:
         if self.observer is not None:
@@ -599,7 +619,6 @@ class Stack:
             self.stats["time_wait_recycled"] += 1
             if self.observer is not None:
                 self._note("time_wait_recycled", self._unpack_time_wait(slot, packed))
-        # Drop a stale record of this identity (a test or a tool may have left one).
         self._file_time_wait(TimeWait(conn, now + 2 * conn.config.msl))
         self.stats["time_wait_entered"] += 1
         self._note("time_wait_entered", conn, expires_in=2 * conn.config.msl)

@@ -6,8 +6,13 @@ FIN. It then waits 2*MSL so that (a) a retransmission of the peer's FIN, sent be
 ACK was lost, is acknowledged again, and (b) old duplicates of this connection die out before
 a new incarnation of the same identity can receive them (3.4.2).
 
-The whole connection object is not kept for that: the stack swaps it for a `TimeWait`
-record holding only what the rules below need (about ten small fields).
+The whole connection object is not kept for that. A stack may hold many thousands of these
+records (`Config.max_time_wait`), so each is one Python int packing the fields the rules
+below need (`TimeWait.pack`, layout in ``_FIELDS``), filed in the stack's table under the
+remote address alone while no other record has that address (a server's usual case: every
+client has its own UDP socket), else under the whole connection key; the table key holds
+what the record would otherwise repeat. `TimeWait` is the unpacked record: made when a
+segment reaches it or the table is listed, and packed again when the rules change it.
 
 Arriving segments (`TimeWait.segment_arrives`), in order:
 
@@ -28,6 +33,7 @@ Arriving segments (`TimeWait.segment_arrives`), in order:
 from __future__ import annotations
 
 import enum
+import struct
 
 from ..wire import ACK, FIN, RST, SYN, NO_OPTIONS, Options, Segment
 from ..wire.seq import seq_add, seq_gt
@@ -35,7 +41,7 @@ from .acceptance import ack_acceptable_5961, segment_acceptable
 from .reset import RstVerdict, rst_verdict
 from .tsclock import ts_clock
 
-__all__ = ["TimeWait", "TimeWaitAction"]
+__all__ = ["TimeWait", "TimeWaitAction", "expires_of", "filed_under_full_key", "ports_of"]
 
 
 class TimeWaitAction(enum.Enum):
@@ -45,14 +51,54 @@ class TimeWaitAction(enum.Enum):
     REOPEN = "reopen"    # delete the record and let the listener take this SYN
 
 
-class TimeWait:
-    """What remains of a connection in TIME-WAIT."""
+#: The packed record, from the lowest bits up: (name, width in bits). ``expires`` is the bit
+#: pattern of the float (exact, so a record expires when its connection would have);
+#: ``full_key`` says the record is filed under the whole connection key rather than the
+#: remote address alone. The widths are those of the fields on the wire; MAX.SND.WND is at
+#: most 65535 << 14 (RFC 7323 2.3). The timestamp fields come last: without timestamps
+#: they are zero and the int is shorter.
+_FIELDS = (("expires", 64), ("remote_port", 16), ("local_port", 16), ("snd_nxt", 32),
+           ("rcv_nxt", 32), ("window", 16), ("max_snd_wnd", 30), ("full_key", 1),
+           ("ts_enabled", 1), ("ts_recent", 32), ("ts_offset", 32))
 
-    __slots__ = ("key", "remote", "local_port", "remote_port", "snd_nxt", "rcv_nxt",
-                 "window", "ts_recent", "ts_offset", "ts_enabled", "expires", "max_snd_wnd")
+
+def _shifts(fields) -> dict[str, int]:
+    shifts, at = {}, 0
+    for name, width in fields:
+        shifts[name] = at
+        at += width
+    return shifts
+
+
+_SHIFT = _shifts(_FIELDS)
+_MASK = {name: (1 << width) - 1 for name, width in _FIELDS}
+_PORTS_SHIFT = _SHIFT["remote_port"]
+_FULL_KEY_BIT = 1 << _SHIFT["full_key"]
+_DOUBLE = struct.Struct("<d")
+_U64 = struct.Struct("<Q")
+
+
+def expires_of(packed: int) -> float:
+    """When a packed record's 2*MSL ends."""
+    return _DOUBLE.unpack(_U64.pack(packed & 0xFFFFFFFFFFFFFFFF))[0]
+
+
+def ports_of(packed: int) -> int:
+    """A packed record's TCP ports, as ``local_port << 16 | remote_port``."""
+    return packed >> _PORTS_SHIFT & 0xFFFFFFFF
+
+
+def filed_under_full_key(packed: int) -> bool:
+    return bool(packed & _FULL_KEY_BIT)
+
+
+class TimeWait:
+    """What remains of a connection in TIME-WAIT, unpacked."""
+
+    __slots__ = ("remote", "local_port", "remote_port", "snd_nxt", "rcv_nxt", "window",
+                 "max_snd_wnd", "full_key", "ts_enabled", "ts_recent", "ts_offset", "expires")
 
     def __init__(self, conn, expires: float) -> None:
-        self.key = conn.key
         self.remote = conn.remote
         self.local_port = conn.local_port
         self.remote_port = conn.remote_port
@@ -60,10 +106,36 @@ class TimeWait:
         self.rcv_nxt = conn.rcv_nxt
         self.max_snd_wnd = conn.max_snd_wnd
         self.window = conn._window_field()
+        self.full_key = False
         self.ts_enabled = conn.ts_enabled
-        self.ts_recent = conn.ts_recent
-        self.ts_offset = conn.ts_offset
+        # Without timestamps the peer never sees them: zero keeps the packed int short.
+        self.ts_recent = conn.ts_recent if conn.ts_enabled else 0
+        self.ts_offset = conn.ts_offset if conn.ts_enabled else 0
         self.expires = expires
+
+    @property
+    def key(self) -> tuple:
+        """The connection's identity (remote, local TCP port, remote TCP port)."""
+        return (self.remote, self.local_port, self.remote_port)
+
+    def pack(self) -> int:
+        """The record as the stack keeps it."""
+        packed = _U64.unpack(_DOUBLE.pack(self.expires))[0]
+        for name, _ in _FIELDS[1:]:
+            packed |= (int(getattr(self, name)) & _MASK[name]) << _SHIFT[name]
+        return packed
+
+    @classmethod
+    def unpack(cls, remote, packed: int) -> "TimeWait":
+        """The record ``packed``, of a connection with ``remote``."""
+        tw = cls.__new__(cls)
+        tw.remote = remote
+        tw.expires = expires_of(packed)
+        for name, _ in _FIELDS[1:]:
+            setattr(tw, name, packed >> _SHIFT[name] & _MASK[name])
+        tw.full_key = bool(tw.full_key)
+        tw.ts_enabled = bool(tw.ts_enabled)
+        return tw
 
     def __repr__(self) -> str:
         return f"<TimeWait {self.local_port}->{self.remote!r}:{self.remote_port}>"

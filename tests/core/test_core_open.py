@@ -528,8 +528,12 @@ def test_listener_close_twice_and_repr() -> None:
 def test_ephemeral_ports_exhausted() -> None:
     stack = new_stack()
     stack._rng.choice = lambda ports: ports[0]
+    from atcp.core.connection import Connection
     for port in range(49152, 65536):
-        stack._time_wait[(("192.0.2.1", 4000), port, 4000)] = None
+        # Every ephemeral port to this remote is held by a TIME-WAIT record.
+        waiting = Connection(stack, stack.config, ("192.0.2.1", 4000), port, 4000, 536, 0.0)
+        stack._enter_time_wait(waiting, 0.0)
+    assert len(stack.time_wait) == 65536 - 49152
     with pytest.raises(OSError) as info:
         stack.connect(("192.0.2.1", 4000), 4000, 0.0)
     assert info.value.errno == errno.EADDRINUSE

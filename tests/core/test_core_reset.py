@@ -13,7 +13,7 @@ from atcp.wire import RST, Options, Segment, build
 
 S = State
 PEER_ISN = 3_000_000
-#: Beyond both the advertised window and the free receive buffer (256 KiB by default).
+#: Beyond both the advertised window and the free receive buffer (1 MiB by default).
 BEYOND = 1 << 20
 SYNCHRONIZED_LIVE = [S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT, S.CLOSING,
                      S.LAST_ACK]

@@ -328,15 +328,17 @@ def test_ephemeral_port_choice_skips_time_wait_identities() -> None:
 
 def test_record_is_compact() -> None:
     peer, conn = active_time_wait()
-    (record,) = peer.stack.time_wait
+    stack = peer.stack
+    # The table keeps one int per record, filed under the remote address alone.
+    assert list(stack._time_wait) == [peer.remote]
+    (packed,) = stack._time_wait.values()
+    assert type(packed) is int
+    (record,) = stack.time_wait
     assert type(record) is TimeWait and not isinstance(record, Connection)
     assert "__slots__" in TimeWait.__dict__ and not hasattr(record, "__dict__")
-    assert len(TimeWait.__slots__) <= 12
-    # It holds no reference to the connection or its buffers.
+    assert record.key == conn.key and record.pack() == packed
+    # The unpacked view holds no reference to the connection or its buffers.
     assert not any(isinstance(r, Connection) for r in gc.get_referents(record))
-    for name in TimeWait.__slots__:
-        value = getattr(record, name)
-        assert isinstance(value, (int, float, bool, str, tuple)), name
 
 
 def test_time_wait_in_state_of_and_abort_keeps_record() -> None:
@@ -354,3 +356,142 @@ def test_ack_of_unsent_data_in_time_wait_gets_ack(rfc5961: bool) -> None:
     peer.send(".", seq=2, ack=50)
     peer.expect(".", seq=2, ack=2)
     assert len(peer.stack.time_wait) == 1
+
+
+# -- the table: packed records, expiry queue, no timer in the wheel ----------------------------
+
+
+def _waiting(stack, i: int, now: float, remote=None) -> Connection:
+    """A connection built directly and put in TIME-WAIT at ``now`` (as benchmarks/ does)."""
+    remote = remote or (f"10.0.{i // 256}.{i % 256}", 4000)
+    conn = Connection(stack, stack.config, remote, 5000 + i, 80, 1000, now)
+    conn.snd_nxt = conn.snd_una = 1000 + i
+    conn.rcv_nxt = 7000 + i
+    conn.state = S.TIME_WAIT
+    stack._enter_time_wait(conn, now)
+    return conn
+
+
+def test_fresh_stack_keeps_nothing_for_time_wait() -> None:
+    stack = new_stack()
+    assert len(stack._wheel) == 0 and stack._tw_queue is None
+    assert stack.next_deadline() is None
+
+
+def test_time_wait_records_are_not_in_the_wheel() -> None:
+    stack = new_stack()
+    conns = [_waiting(stack, i, float(i)) for i in range(5)]
+    assert len(stack._wheel) == 0
+    assert not any(c in stack._wheel for c in conns)
+    assert stack.next_deadline() == 2 * MSL          # the first record's end
+
+
+def test_records_expire_in_order_each_at_its_deadline() -> None:
+    stack = new_stack()
+    for i in range(5):
+        _waiting(stack, i, float(i))
+    assert [tw.local_port for tw in stack.time_wait] == [5000, 5001, 5002, 5003, 5004]
+    assert [tw.expires for tw in stack.time_wait] == [2 * MSL + i for i in range(5)]
+    expired = []
+    for _ in range(10):
+        deadline = stack.next_deadline()
+        if deadline is None:
+            break
+        stack.poll(deadline - 1e-6)
+        assert len(stack.time_wait) == 5 - len(expired)      # never early
+        stack.poll(deadline)
+        left = {tw.local_port for tw in stack.time_wait}
+        expired += sorted({5000 + i for i in range(5)} - left - set(expired))
+    assert expired == [5000, 5001, 5002, 5003, 5004]
+    assert stack.stats["time_wait_expired"] == 5 and stack.next_deadline() is None
+
+
+def test_a_burst_of_records_expires_in_one_poll() -> None:
+    stack = new_stack(max_time_wait=1000)
+    for i in range(1000):
+        _waiting(stack, i, 0.0)
+    stack.poll(2 * MSL)
+    assert stack.time_wait == [] and stack.stats["time_wait_expired"] == 1000
+    assert not stack._tw_queue and stack.next_deadline() is None
+
+
+def test_restart_moves_the_record_to_the_end() -> None:
+    stack = new_stack()
+    peers = [Peer(stack, isn=PEER_ISN, port=4000 + i, stack_port=80 + i, now=float(i))
+             for i in range(3)]
+    for peer in peers:
+        peer.drive_to(S.TIME_WAIT)
+    assert [tw.local_port for tw in stack.time_wait] == [80, 81, 82]
+    peers[0].now = 10.0
+    peers[0].send("F.", seq=1, ack=2)                # its 2*MSL starts over
+    peers[0].expect(".", seq=2, ack=2)
+    assert [tw.local_port for tw in stack.time_wait] == [81, 82, 80]
+    assert stack.time_wait[-1].expires == 10.0 + 2 * MSL
+    assert stack.next_deadline() == stack.time_wait[0].expires
+    stack.poll(2 + 2 * MSL)
+    assert [tw.local_port for tw in stack.time_wait] == [80]
+    stack.poll(10.0 + 2 * MSL)
+    assert stack.time_wait == []
+
+
+def test_repeated_restarts_do_not_grow_the_queue() -> None:
+    stack = new_stack()
+    peer = Peer(stack, isn=PEER_ISN)
+    peer.drive_to(S.TIME_WAIT)
+    for i in range(500):
+        peer.now = 1.0 + i * 0.01
+        peer.send("F.", seq=1, ack=2)
+        peer.expect(".", seq=2, ack=2)
+    assert len(stack.time_wait) == 1
+    assert len(stack._tw_queue) <= 2 * (2 * len(stack._time_wait) + 32 + 1)
+    assert stack.next_deadline() == peer.now + 2 * MSL
+
+
+def test_records_sharing_a_remote_are_told_apart_by_their_ports() -> None:
+    stack = new_stack()
+    remote = ("10.9.9.9", 4000)
+    a, b, c = (_waiting(stack, i, 0.0, remote) for i in range(3))
+    # The first is filed under the remote alone, the others under their whole key.
+    assert list(stack._time_wait) == [remote, b.key, c.key]
+    for conn in (a, b, c):
+        assert stack.time_wait_record(conn.key).local_port == conn.local_port
+        assert stack.state_of(conn) is S.TIME_WAIT
+    assert stack.time_wait_record((remote, 1, 80)) is None
+    stack._forget_time_wait(stack.time_wait_record(a.key))
+    assert stack.state_of(a) is S.CLOSED and stack.time_wait_record(b.key) is not None
+    d = _waiting(stack, 3, 1.0, remote)               # the remote alone is free again
+    assert list(stack._time_wait) == [b.key, c.key, remote]
+    assert [tw.local_port for tw in stack.time_wait] == [5001, 5002, 5003]
+    assert stack.time_wait_record(d.key).rcv_nxt == 7003
+
+
+def test_forgetting_the_front_record_moves_the_next_deadline() -> None:
+    stack = new_stack()
+    first, second = _waiting(stack, 0, 0.0), _waiting(stack, 1, 5.0)
+    assert stack.next_deadline() == 2 * MSL
+    stack._forget_time_wait(stack.time_wait_record(first.key))
+    assert stack.next_deadline() == 5.0 + 2 * MSL
+    stack._forget_time_wait(stack.time_wait_record(second.key))
+    assert stack.next_deadline() is None and stack.time_wait == []
+
+
+def test_cap_recycles_the_front_of_the_queue() -> None:
+    stack = new_stack(max_time_wait=3)
+    for i in range(3):
+        _waiting(stack, i, float(i))
+    _waiting(stack, 3, 3.0)
+    assert [tw.local_port for tw in stack.time_wait] == [5001, 5002, 5003]
+    assert stack.stats["time_wait_recycled"] == 1
+    assert stack.next_deadline() == 1.0 + 2 * MSL
+
+
+@pytest.mark.parametrize("ts", [False, True])
+def test_packed_record_round_trips(ts: bool) -> None:
+    peer, conn = passive_time_wait(Options(ts_val=1000) if ts else Options())
+    (record,) = peer.stack.time_wait
+    again = TimeWait.unpack(record.remote, record.pack())
+    assert all(getattr(again, name) == getattr(record, name) for name in TimeWait.__slots__)
+    assert record.snd_nxt == conn.snd_nxt and record.rcv_nxt == conn.rcv_nxt
+    assert record.ts_enabled is ts and record.max_snd_wnd == conn.max_snd_wnd
+    if ts:
+        assert record.ts_recent == conn.ts_recent and record.ts_offset == conn.ts_offset

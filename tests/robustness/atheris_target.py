@@ -102,7 +102,7 @@ def TestOneInput(data: bytes) -> None:
         if op == 0:        # a segment near the connection's numbers
             peer = peers[src.byte() % 2]
             key = (peer.remote, peer.stack_port, peer.port)
-            live = stack._conns.get(key) or stack._time_wait.get(key)
+            live = stack._conns.get(key) or stack.time_wait_record(key)
             rcv = live.rcv_nxt if live is not None else peer.seq(0)
             snd = live.snd_nxt if live is not None else 0
             flags = _FLAGS[src.byte() % len(_FLAGS)]

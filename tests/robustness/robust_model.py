@@ -74,8 +74,8 @@ def snapshot(stack: Stack) -> list:
         rows.append((key, conn.state, conn.snd_una, conn.snd_nxt, conn.rcv_nxt, conn.snd_wnd,
                      len(conn.rcvbuf), len(conn.sndbuf), conn.reasm.held, conn.eof,
                      conn.error))
-    for key, tw in sorted(stack._time_wait.items(), key=lambda kv: repr(kv[0])):
-        rows.append((key, "TIME-WAIT", tw.snd_nxt, tw.rcv_nxt, tw.expires))
+    for tw in sorted(stack.time_wait, key=lambda tw: repr(tw.key)):
+        rows.append((tw.key, "TIME-WAIT", tw.snd_nxt, tw.rcv_nxt, tw.expires))
     for port, listener in sorted(stack._listeners.items()):
         rows.append((port, "LISTEN", len(listener.syn_queue), len(listener.accept_queue)))
     return rows

@@ -108,7 +108,7 @@ class ChaoticPeer(RuleBasedStateMachine):
     def _bases(self, ident):
         """(seq base, ack base): what the stack expects next and what it sent last."""
         conn = self.stack._conns.get(self._key(ident))
-        tw = self.stack._time_wait.get(self._key(ident))
+        tw = self.stack.time_wait_record(self._key(ident))
         if conn is not None and conn.state is not S.SYN_SENT:
             return conn.rcv_nxt, conn.snd_nxt, conn
         if tw is not None:

@@ -48,7 +48,7 @@ def numbers(stack, peer):
     """(SEQ, ACK) a segment from ``peer`` would best have: RCV.NXT and SND.NXT."""
     key = (peer.remote, peer.stack_port, peer.port)
     conn = stack._conns.get(key)
-    tw = stack._time_wait.get(key)
+    tw = stack.time_wait_record(key)
     if conn is not None:
         return conn.rcv_nxt, conn.snd_nxt
     if tw is not None:
