@@ -298,13 +298,16 @@ def targets(results: dict) -> list[dict]:
     timers = s["micro"].get("timers") or {}
     wheel = timers.get("wheel_schedule_ns")
     call_later = min((v for k, v in timers.items() if k.startswith("call_later_")), default=None)
-    out.append(_target("timer re-arm: cheapest cancel()+call_later / TimingWheel.schedule",
+    # Two rows, both judged against the goal: what re-arming the RTO on an ACK costs a
+    # connection (a compare and a field write while the wheel's entry is earlier, the
+    # design of style.md), and what moving an entry inside the wheel itself costs (the
+    # rarer case of a deadline that moves earlier).
+    out.append(_target("timer re-arm: cheapest cancel()+call_later / connection RTO re-arm",
+                       call_later, timers.get("connection_lazy_rearm_ns"), 10.0, "ns",
+                       "ratio = how many times cheaper; the re-arm every ACK makes"))
+    out.append(_target("timer move: cheapest cancel()+call_later / TimingWheel.schedule",
                        call_later, wheel, 10.0, "ns",
-                       "ratio = how many times cheaper the wheel is"))
-    lazy = timers.get("connection_lazy_rearm_ns")
-    if lazy:
-        out[-1]["note"] += (f"; the connection's lazy RTO re-arm (field write) is "
-                            f"{call_later / lazy:.1f}x cheaper" if call_later else "")
+                       "ratio = how many times cheaper; an entry moved to a random new slot"))
     conns = s["conns"].get("atcp/uvloop/trace") or {}
     out.append(_target("memory per idle connection, client side <= 8 KiB",
                        conns.get("client_traced_per_conn"), 8192, 1.0, "bytes",
