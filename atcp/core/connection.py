@@ -100,7 +100,7 @@ class Connection:
         "_ack_owed_now", "challenges", "last_recv", "segs_in", "segs_out", "bytes_sent",
         "bytes_acked", "bytes_received", "retransmits", "bytes_retransmitted",
         "dup_segments_in", "zero_window_probes", "loss_probes", "spurious_retransmits",
-        "dsacks_in", "paws_rejected",
+        "dsacks_in", "paws_rejected", "send_blocked",
         "__dict__", "__weakref__",
     )
 
@@ -147,6 +147,7 @@ class Connection:
         self.rcvbuf = ReceiveBuffer(config.recv_buffer)
         self.reasm = Reassembly(config.max_out_of_order)
         self.fin_queued = False       # the application asked to send a FIN
+        self.send_blocked = False     # a send() found the buffer full: SendSpace is owed
         self.small_end: int | None = None   # end of the last small segment sent (Nagle)
         self.fin_off: int | None = None   # stream offset the FIN occupies once queued
         self.peer_fin_off: int | None = None
@@ -363,6 +364,8 @@ class Connection:
                                                  S.CLOSE_WAIT):
             raise ProtocolUsageError(32, "connection closing")  # EPIPE
         n = self.sndbuf.append(data)
+        if n < len(data):
+            self.send_blocked = True
         if n and self.state in _CAN_SEND_DATA:
             self._output(now)
         return n
@@ -773,7 +776,9 @@ class Connection:
             self.t_rexmt = None
         else:
             self._arm_rexmt(now)
-        if released and not self.fin_queued and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+        if released and self.send_blocked and not self.fin_queued \
+                and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+            self.send_blocked = False
             self.stack._post(ev.SendSpace(self))
 
     # ------------------------------------------------------------------ loss recovery

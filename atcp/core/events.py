@@ -47,7 +47,8 @@ class EofReceived(Event):
 
 
 class SendSpace(Event):
-    """Acknowledged data left the send buffer, so there is room to write again."""
+    """Acknowledged data left the send buffer after a ``send()`` found it full (took less
+    than it was offered), so there is room to write again. Once per such wait."""
     __slots__ = ()
 
 

@@ -21,6 +21,10 @@ snd_mss, rcv_mss     tcpi_snd_mss, rcv_mss  largest payload we send / we offered
 cwnd, ssthresh       tcpi_snd_cwnd, ...     congestion window and slow-start threshold, in
                                             bytes (ssthresh 2**30 until the first loss)
 congestion           (TCP_CONGESTION)       the congestion controller's name
+congestion_state     (INET_DIAG_BBRINFO)    what the controller says of itself, a dict:
+                                            BBR gives its state, btl_bw (bytes/s),
+                                            rt_prop (s), pacing_gain and cwnd_gain;
+                                            CUBIC and NewReno give nothing ({})
 pacing_rate          tcpi_pacing_rate       bytes/s the pacer allows; None: not pacing
 delivery_rate        tcpi_delivery_rate     bytes/s delivered over the last round trip
 min_rtt              tcpi_min_rtt           smallest RTT seen (RACK, RFC 8985)
@@ -60,7 +64,7 @@ io_path              -                      how the asyncio endpoint moves datag
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from ..wire.seq import seq_sub
 
@@ -109,6 +113,7 @@ class TcpInfo:
     timestamps: bool = False  # timestamps negotiated (RFC 7323)
     sack: bool = False       # SACK negotiated (RFC 2018)
     io_path: str | None = None  # how the endpoint moves datagrams; None from the core alone
+    congestion_state: dict = field(default_factory=dict)  # the controller's own state
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -161,6 +166,7 @@ def tcp_info(conn, io_path: str | None = None) -> TcpInfo:
         timestamps=conn.ts_enabled,
         sack=conn.sack_permitted,
         io_path=io_path,
+        congestion_state=cc.info() if cc is not None else {},
     )
 
 

@@ -251,21 +251,29 @@ class Stack:
             for data, remote in datagrams:
                 self.receive(data, remote, now)
             return
-        run = None
+        # ``first`` is a segment that may start a run, held until the next one shows
+        # whether it does; most batches of one connection's ACKs or requests never make a
+        # `Run` at all.
+        run = first = None
         for data, remote in datagrams:
             seg = self._parse(data)
             if seg is None:
                 continue
+            if first is not None:
+                run = Run(first[0], first[1])
+                first = None
             if run is not None:
                 if run.extend(seg, remote):
                     continue
                 self._run_arrives(run, now)
                 run = None
             if mergeable_start(seg):
-                run = Run(seg, remote)
+                first = (seg, remote)
             else:
                 self._segment_arrives(seg, remote, now)
-        if run is not None:
+        if first is not None:
+            self._segment_arrives(first[0], first[1], now)
+        elif run is not None:
             self._run_arrives(run, now)
 
     def _run_arrives(self, run: Run, now: float) -> None:

@@ -325,3 +325,30 @@ def test_bbr_outruns_cubic_at_one_percent_random_loss() -> None:
     assert t_cubic / t_bbr > 3
     info = tcp_info(bbr)
     assert info.congestion == "bbr" and info.lost > 0
+
+
+def test_tcp_info_shows_the_model() -> None:
+    link, conn, peer = _connected_pair_for_info("bbr")
+    state = tcp_info(conn).congestion_state
+    assert state["state"] in (STARTUP, DRAIN, PROBE_BW) and state["btl_bw"] > 0
+    assert state["rt_prop"] is not None and 0.019 < state["rt_prop"] < 0.05
+    assert set(state) == {"state", "btl_bw", "rt_prop", "pacing_gain", "cwnd_gain"}
+    _, cubic, _ = _connected_pair_for_info("cubic")
+    assert tcp_info(cubic).congestion_state == {}
+
+
+def _connected_pair_for_info(congestion: str):
+    cfg = Config(congestion=congestion)
+    a = Stack(cfg, rng=random.Random(1), secret=b"a" * 32)
+    b = Stack(cfg, rng=random.Random(2), secret=b"b" * 32)
+    link = Link(a, b, delay=0.01, seed=1)
+    listener = b.listen(80)
+    conn = a.connect(link.addr_b, 80, 0.0)
+    link.run(until=5, stop=lambda: listener.accept_queue and conn.state is State.ESTABLISHED)
+    peer = listener.accept()
+    conn.send(b"z" * 200_000, link.now)
+    for _ in range(100_000):
+        peer.read(-1, link.now)
+        if conn.snd_una == conn.snd_nxt and not len(conn.sndbuf) or not link.step():
+            break
+    return link, conn, peer

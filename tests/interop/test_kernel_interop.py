@@ -183,6 +183,23 @@ async def test_four_mib_each_way(kernel_peer, opener, options):
     assert_clean_path(kp)
 
 
+@pytest.mark.parametrize("congestion", ["bbr", "newreno"])
+@pytest.mark.parametrize("opener", list(OPENERS))
+async def test_four_mib_each_way_with_each_controller(kernel_peer, opener, congestion):
+    """CUBIC (the default) runs in every other test here; BBR and NewReno move the same
+    data with the kernel, under loss and reordering, and both TCPs repair it."""
+    kp = kernel_peer
+    kp.gateway.set_impairment(GatewayImpairment(loss=0.02, reorder=0.02, seed=13))
+    pair = await OPENERS[opener](kp, atcp.Config(congestion=congestion))
+    try:
+        assert pair.writer.get_extra_info("tcp_info").congestion == congestion
+        await exchange(pair, TRANSFER, seed=9, timeout=LOSSY_TIMEOUT)
+    finally:
+        await pair.close()
+    assert pair.conn.retransmits > 0
+    assert_clean_path(kp)
+
+
 @pytest.mark.parametrize("opener", list(OPENERS))
 async def test_four_mib_each_way_with_loss_and_reordering(kernel_peer, opener, tshark,
                                                           tmp_path):

@@ -97,6 +97,11 @@ class CongestionControl:
         read it here, do not keep it), with ``in_flight`` the bytes in flight after the
         ACK. Only called when the class sets ``wants_rate_samples``."""
 
+    def info(self) -> dict:
+        """What the controller says of itself in ``tcp_info.congestion_state`` (a fresh
+        dict of plain values); nothing beyond cwnd and ssthresh by default."""
+        return {}
+
     def pacing_rate(self, srtt: float | None) -> float | None:
         """Bytes per second to pace at, None for no pacing (no RTT known yet). Twice the
         window per RTT in slow start, 1.2 times after, so pacing never holds back the

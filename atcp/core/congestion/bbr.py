@@ -338,6 +338,11 @@ class Bbr(CongestionControl):
     def _restore_cwnd(self) -> None:
         self.cwnd = max(self.cwnd, self.prior_cwnd)
 
+    def info(self) -> dict:
+        return {"state": self.state, "btl_bw": self.btl_bw,
+                "rt_prop": None if self.rt_prop == math.inf else self.rt_prop,
+                "pacing_gain": self.pacing_gain, "cwnd_gain": self.cwnd_gain}
+
     def pacing_rate(self, srtt: float | None) -> float | None:
         if self.rate is not None:
             return self.rate
