@@ -34,10 +34,10 @@ socket would block, datagrams wait in a short backlog flushed by ``add_writer``;
 it they are dropped and counted (TCP retransmits). ``io_path`` names the path in use.
 Socket buffers are raised to several MiB so bursts are not dropped on loopback.
 
-A client endpoint (one per `create_connection`) has its socket ``connect()``-ed to the peer,
-so ICMP port-unreachable surfaces as ECONNREFUSED; it refuses a connection still in
-SYN-SENT, as kernel TCP does for this hard error (RFC 1122 4.2.3.9), and is otherwise
-ignored. The endpoint closes its socket itself once nothing is left to serve: for a client,
+A client endpoint (shared by the client connections to one peer, see `atcp.aio.api`) has
+its socket ``connect()``-ed to the peer, so ICMP port-unreachable surfaces as ECONNREFUSED;
+it refuses every connection still in SYN-SENT, as kernel TCP does for this hard error
+(RFC 1122 4.2.3.9), and is otherwise ignored. The endpoint closes its socket itself once nothing is left to serve: for a client,
 after its connection is over and out of TIME-WAIT; for a server, after the server was
 closed and its last connection is gone (its TIME-WAIT records go with the socket).
 """
@@ -322,13 +322,17 @@ class Endpoint:
 
     def _on_readable_gro(self) -> None:
         """`_on_readable` for a socket with UDP_GRO on: one ``recvmsg`` may return several
-        datagrams of one sender, which are split and join the batch one by one."""
+        datagrams of one sender. Single datagrams gather into a batch as in
+        `_on_readable`; a coalesced buffer goes to the core whole
+        (`Stack.receive_coalesced`), after the batch gathered before it, so that each
+        sender's datagrams are taken in the order they came."""
         recvmsg = self.sock.recvmsg
         pcap = self.pcap
+        stack = self.stack
         now = monotonic()
         batch = []
         append = batch.append
-        extend = batch.extend
+        count = 0
         for _ in range(_MAX_BATCH):
             try:
                 data, ancdata, _flags, addr = recvmsg(_MAX_DATAGRAM, GRO_CMSG_SPACE)
@@ -342,19 +346,26 @@ class Endpoint:
             size = gro_segment_size(ancdata) if ancdata else 0
             if size and size < len(data):
                 self.stats["gro_batches"] += 1
-                datagrams = split_coalesced(data, size)
-                extend([(d, addr) for d in datagrams])
+                if pcap is not None:
+                    stamp = time.time()
+                    for d in split_coalesced(data, size):
+                        pcap.write_segment(d, addr, self.sockname, stamp)
+                if batch:
+                    stack.receive_batch(batch, now)
+                    batch = []
+                    append = batch.append
+                stack.receive_coalesced(data, size, addr, now)
+                count += -(-len(data) // size)
             else:
-                datagrams = (data,)
+                if pcap is not None:
+                    pcap.write_segment(data, addr, self.sockname, time.time())
                 append((data, addr))
-            if pcap is not None:
-                stamp = time.time()
-                for d in datagrams:
-                    pcap.write_segment(d, addr, self.sockname, stamp)
-            if len(batch) >= _MAX_BATCH:
+                count += 1
+            if count >= _MAX_BATCH:
                 break
-        self.datagrams_in += len(batch)
-        self.stack.receive_batch(batch, now)
+        if batch:
+            stack.receive_batch(batch, now)
+        self.datagrams_in += count
         self._service()
 
     def _socket_error(self, exc: OSError) -> None:

@@ -46,6 +46,12 @@ class SendBuffer:
         self._buf += data
         return len(data)
 
+    def view(self) -> memoryview:
+        """The buffer's bytes, from stream offset `start`, without a copy. Release it
+        (``view.release()``) before the buffer changes: a bytearray with a live view
+        cannot grow or shrink."""
+        return memoryview(self._buf)
+
     def peek(self, offset: int, size: int) -> bytes:
         """``size`` bytes (or fewer, at the end) from stream offset ``offset``."""
         i = offset - self.start

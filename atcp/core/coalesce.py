@@ -24,9 +24,11 @@ per-segment path unchanged.
 
 from __future__ import annotations
 
-from ..wire.segment import ACK, NO_OPTIONS, PSH, Segment
+import struct
 
-__all__ = ["Run", "mergeable_start", "RUN_LIMIT"]
+from ..wire.segment import ACK, NO_OPTIONS, PSH, Options, Segment
+
+__all__ = ["Run", "mergeable_start", "scan_coalesced", "RUN_LIMIT"]
 
 MASK = 0xFFFFFFFF
 #: Bytes of data a run may gather: GRO's limit, the largest IP packet. A longer run would
@@ -89,3 +91,85 @@ class Run:
             return first
         return Segment(first.src_port, first.dst_port, first.seq, first.ack, self.flags,
                        first.window, b"".join(self.parts), first.options)
+
+
+# A header with NOP, NOP, TS as its only options, as nearly every data segment of a
+# timestamped flow has: the 20 fixed bytes, the option lead and the two timestamps.
+_HDR_TS = struct.Struct("!HHIIBBHHHIII")
+_HDR = struct.Struct("!HHIIBBHHH")
+_TS_LEAD = 0x0101080A
+_NOT_PLAIN = ACK | PSH
+
+
+def scan_coalesced(data: bytes, size: int):
+    """Walk datagrams the kernel coalesced (UDP GRO): ``size`` bytes each, back to back in
+    ``data``, the last one maybe shorter. Yields, in order, ``(segment, count)`` for each
+    run of two or more data segments merged under the rules above, read straight from the
+    headers in the buffer (no `Segment` per datagram, one copy of the payload), and
+    ``(datagram, 0)`` for every other datagram, to be parsed on its own.
+
+    Only the plain layout is read here: flags ACK (PSH aside), no urgent pointer or
+    reserved bits, and either no options or exactly NOP, NOP, TS. Anything else --
+    including every malformed header -- is left to the parser, which judges it."""
+    view = memoryview(data)
+    n = len(data)
+    run = None           # [first offset, first end, fields..., parts, next_seq, flags, count]
+    off = 0
+    while off < n:
+        end = off + size if off + size < n else n
+        length = end - off
+        fields = None
+        if length > 32:
+            (sport, dport, seq, ack, off_res, flags, window, _ck, urgent,
+             lead, ts_val, ts_ecr) = _HDR_TS.unpack_from(data, off)
+            doff = (off_res >> 4) << 2
+            if doff == 32 and lead == _TS_LEAD:
+                fields = (sport, dport, ack, window, ts_ecr)
+            elif doff == 20:
+                ts_val = None
+                fields = (sport, dport, ack, window, None)
+            if fields is not None and (flags & ~PSH != ACK or urgent or off_res & 0x0F):
+                fields = None
+        elif length > 20:
+            sport, dport, seq, ack, off_res, flags, window, _ck, urgent = \
+                _HDR.unpack_from(data, off)
+            doff = (off_res >> 4) << 2
+            if doff == 20 and flags & ~PSH == ACK and not urgent and not off_res & 0x0F:
+                ts_val = None
+                fields = (sport, dport, ack, window, None)
+        if fields is None:
+            if run is not None:
+                yield from _finish(view, run)
+                run = None
+            yield bytes(view[off:end]), 0
+            off = end
+            continue
+        payload = length - doff
+        if run is not None and run[2] == fields and seq == run[5] \
+                and run[7] + payload <= RUN_LIMIT \
+                and (ts_val is None or (ts_val - run[3]) & MASK < 0x80000000):
+            run[4].append(view[off + doff:end])
+            run[5] = (seq + payload) & MASK
+            run[6] |= flags
+            run[7] += payload
+            run[8] += 1
+        else:
+            if run is not None:
+                yield from _finish(view, run)
+            # first offset, end, fields, first TSval, payload views, next seq, flags,
+            # payload bytes, count; the first segment's own values are kept in `fields`.
+            run = [off, end, fields, ts_val, [view[off + doff:end]], (seq + payload) & MASK,
+                   flags, payload, 1, seq]
+        off = end
+    if run is not None:
+        yield from _finish(view, run)
+
+
+def _finish(view: memoryview, run: list):
+    first, end, fields, ts_val, parts, _next, flags, _nbytes, count, seq = run
+    if count == 1:
+        yield bytes(view[first:end]), 0
+        return
+    sport, dport, ack, window, ts_ecr = fields
+    options = NO_OPTIONS if ts_val is None else Options(ts_val=ts_val, ts_ecr=ts_ecr)
+    yield Segment(sport, dport, seq, ack, flags, window, b"".join(parts), options), count

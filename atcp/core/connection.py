@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from ..config import Config
 from ..wire import ACK, FIN, PSH, RST, SYN, URG, NO_OPTIONS, Options, Segment
-from ..wire.segment import build_header
+from ..wire.segment import build_header, header_template
 from ..wire.seq import MASK, seq_add, seq_ge, seq_gt, seq_le, seq_lt, seq_sub
 from . import events as ev
 from .acceptance import ack_acceptable_5961, ack_in_flight, paws_rejects, segment_acceptable
@@ -1343,25 +1343,39 @@ class Connection:
         are built directly, as a TSO-capable NIC would cut one large send."""
         buf = self.sndbuf
         buf_end = buf.end
-        lport, rport, remote = self.local_port, self.remote_port, self.remote
+        remote = self.remote
         rcv_nxt = self.rcv_nxt
         window = self._window_field()
         opts = self._options(now, 0)
+        # Every header is the same but for SEQ (and PSH on a last segment that empties the
+        # buffer): two fixed pieces around it, and the payload joined in from the buffer
+        # itself, so each datagram is made with one copy.
+        before, after = header_template(self.local_port, self.remote_port, rcv_nxt, ACK,
+                                        window, opts)
         emit = self.stack._emit_bytes
         add = self.sb.add
-        peek = buf.peek
+        join = b"".join
+        data = buf.view()
+        base = buf.start
         seq = self._send_off_to_seq(off)
         if self.rtt_seq is None and not self.ts_enabled:
             self.rtt_seq = seq
             self.rtt_time = now
-        for _ in range(count):
-            end = off + mss
-            flags = ACK | PSH if end == buf_end else ACK
-            emit(build_header(lport, rport, seq, rcv_nxt, flags, window, opts)
-                 + peek(off, mss), remote)
-            add(off, end, now)
-            off = end
-            seq = (seq + mss) & MASK
+        try:
+            for _ in range(count):
+                end = off + mss
+                if end == buf_end:
+                    emit(build_header(self.local_port, self.remote_port, seq, rcv_nxt,
+                                      ACK | PSH, window, opts)
+                         + data[off - base:end - base].tobytes(), remote)
+                else:
+                    emit(join((before, seq.to_bytes(4, "big"), after,
+                               data[off - base:end - base])), remote)
+                add(off, end, now)
+                off = end
+                seq = (seq + mss) & MASK
+        finally:
+            data.release()
         nbytes = count * mss
         self.bytes_sent += nbytes
         self.snd_nxt = seq

@@ -34,7 +34,7 @@ from ..wire import ACK, FIN, RST, SYN, MalformedSegment, Segment, build, parse
 from ..wire.seq import seq_add
 from . import events as ev
 from . import syncookies
-from .coalesce import Run, mergeable_start
+from .coalesce import Run, mergeable_start, scan_coalesced
 from .connection import Connection
 from .errors import address_in_use
 from .isn import IsnGenerator
@@ -275,6 +275,28 @@ class Stack:
             self._segment_arrives(first[0], first[1], now)
         elif run is not None:
             self._run_arrives(run, now)
+
+    def receive_coalesced(self, data: bytes, size: int, remote, now: float) -> None:
+        """Datagrams from ``remote`` that the kernel coalesced (UDP GRO): ``size`` bytes
+        each, back to back in ``data``, the last maybe shorter. The same as `receive_batch`
+        over them, but runs are merged straight from the headers in the buffer
+        (`atcp.core.coalesce.scan_coalesced`), without a `Segment` per datagram."""
+        if not self.config.receive_coalescing:
+            n = len(data)
+            self.receive_batch([(data[off:off + size], remote) for off in range(0, n, size)],
+                               now)
+            return
+        stats = self.stats
+        for item, count in scan_coalesced(data, size):
+            if not count:
+                self.receive(item, remote, now)
+                continue
+            stats["segments_in"] += count
+            stats["segments_coalesced"] += count - 1
+            conn = self._conns.get((remote, item.dst_port, item.src_port))
+            if conn is not None:
+                conn.segs_in += count - 1   # tcp_info counts what the wire carried
+            self._segment_arrives(item, remote, now)
 
     def _run_arrives(self, run: Run, now: float) -> None:
         if run.count > 1:

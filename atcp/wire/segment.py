@@ -41,6 +41,7 @@ __all__ = [
     "parse",
     "build",
     "build_header",
+    "header_template",
     "MAX_OPTION_BYTES",
 ]
 
@@ -441,6 +442,16 @@ def build_header(src_port: int, dst_port: int, seq: int, ack: int, flags: int, w
         ) + encoded  # fmt: skip
     except struct.error as exc:
         raise ValueError(str(exc)) from None
+
+
+def header_template(src_port: int, dst_port: int, ack: int, flags: int, window: int,
+                    opts: Options = NO_OPTIONS) -> tuple[bytes, bytes]:
+    """The header of segments that differ only in their sequence number, as the bytes
+    before it (the ports) and after it (ACK field to options): a header is
+    ``before + seq.to_bytes(4, "big") + after``. For senders that build many segments
+    alike (`Connection._send_run`). Raises ValueError as `build` does."""
+    full = build_header(src_port, dst_port, 0, ack, flags, window, opts)
+    return full[:4], full[8:]
 
 
 def _encode_options(opts: Options) -> bytes:

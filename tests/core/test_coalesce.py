@@ -210,3 +210,130 @@ def test_a_run_stops_at_the_gro_limit() -> None:
         joined += 1
     assert joined == RUN_LIMIT // 1400
     assert len(run.segment().payload) <= RUN_LIMIT
+
+
+# -- straight from a GRO buffer (`scan_coalesced`, `Stack.receive_coalesced`) ------------------
+
+
+def gro_buffer(segments: list[Segment]) -> tuple[bytes, int]:
+    raws = [build(seg) for seg in segments]
+    size = len(raws[0])
+    assert all(len(r) == size for r in raws[:-1]) and len(raws[-1]) <= size
+    return b"".join(raws), size
+
+
+def test_scan_merges_a_plain_run_in_place() -> None:
+    from atcp.core.coalesce import scan_coalesced
+    data, size = gro_buffer([data_seg(1000 + 100 * i, ts=(1000 + i, 55)) for i in range(5)]
+                            + [data_seg(1500, 40, flags=ACK | PSH, ts=(1005, 55))])
+    items = list(scan_coalesced(data, size))
+    assert len(items) == 1
+    seg, count = items[0]
+    assert count == 6 and seg.seq == 1000 and len(seg.payload) == 540
+    assert seg.flags == ACK | PSH and seg.options.ts_val == 1000 and seg.options.ts_ecr == 55
+    expected = Run(data_seg(1000, ts=(1000, 55)), REMOTE)
+    for i in range(1, 5):
+        assert expected.extend(data_seg(1000 + 100 * i, ts=(1000 + i, 55)), REMOTE)
+    assert expected.extend(data_seg(1500, 40, flags=ACK | PSH, ts=(1005, 55)), REMOTE)
+    assert seg.payload == expected.segment().payload
+
+
+def test_scan_leaves_anything_unusual_to_the_parser() -> None:
+    from atcp.core.coalesce import scan_coalesced
+    segs = [data_seg(1000), data_seg(1100), data_seg(1200, sack=((9000, 9100),)),
+            data_seg(1300), data_seg(1400), data_seg(1600), data_seg(1700, ts=(999, 55))]
+    # SACK blocks make that one longer; pad the others' payload so all sizes match.
+    raws = [build(s) for s in segs]
+    size = max(len(r) for r in raws)
+    padded = [Segment(s.src_port, s.dst_port, s.seq, s.ack, s.flags, s.window,
+                      s.payload + b"\0" * (size - len(r)), s.options)
+              for s, r in zip(segs, raws)]
+    for i in range(1, len(padded)):
+        # Keep sequence numbers contiguous after the padding.
+        prev = padded[i - 1]
+        seg = padded[i]
+        padded[i] = Segment(seg.src_port, seg.dst_port, prev.seq + len(prev.payload),
+                            seg.ack, seg.flags, seg.window, seg.payload, seg.options)
+    padded[5] = Segment(40000, 80, padded[5].seq + 1, 7, ACK, 500, padded[5].payload,
+                        padded[5].options)                        # a gap before it
+    data, size = gro_buffer(padded)
+    kinds = [(count, type(item).__name__) for item, count in scan_coalesced(data, size)]
+    assert kinds == [(2, "Segment"), (0, "bytes"), (2, "Segment"), (0, "bytes"), (0, "bytes")]
+
+
+def test_scan_hands_malformed_datagrams_to_the_parser() -> None:
+    from atcp.core.coalesce import scan_coalesced
+    good = build(data_seg(1000))
+    bad = bytearray(good)
+    bad[12] = 0xF0                      # data offset 60 bytes: past this datagram's end
+    data = good + bytes(bad) + build(data_seg(1200))
+    items = list(scan_coalesced(data, len(good)))
+    assert [c for _, c in items] == [0, 0, 0]
+    assert items[1][0] == bytes(bad)
+
+
+def test_receive_coalesced_is_receive_batch_with_fewer_objects() -> None:
+    results = []
+    for gro in (True, False):
+        link, a, b, ca, cb = established()
+        sent = burst(link, ca, 12 * 1024)
+        sizes = {len(r) for r in sent[:-1]}
+        assert len(sizes) == 1 and len(sent[-1]) <= sizes.pop()
+        if gro:
+            b.receive_coalesced(b"".join(sent), len(sent[0]), link.addr_a, link.now)
+        else:
+            b.receive_batch([(raw, link.addr_a) for raw in sent], link.now)
+        replies = [raw for raw, _ in b.datagrams_to_send()]
+        results.append((replies, cb.read(-1, link.now), cb.segs_in,
+                        b.stats["segments_in"], b.stats["segments_coalesced"]))
+    assert results[0] == results[1]
+    assert len(results[0][0]) == 1 and results[0][4] == len(sent) - 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), loss=st.sampled_from([0.0, 0.03]),
+       reorder=st.sampled_from([0.0, 0.2]))
+def test_transfers_through_gro_buffers_deliver_every_byte_once(seed, loss, reorder) -> None:
+    """A link that hands each stack what arrives in one instant as GRO would: runs of
+    equal-size datagrams from one sender as one buffer."""
+    a, b = new_stack(1_000, seed=seed), new_stack(2_000, seed=seed + 1)
+    link = Link(a, b, loss=loss, reorder=reorder, seed=seed, batch=True)
+    for stack in (a, b):
+        stack.receive_batch = _as_gro(stack)
+    listener = b.listen(80)
+    ca = a.connect(link.addr_b, 80, 0.0)
+    link.run(until=60.0, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
+    cb = listener.accept()
+    assert cb is not None
+    data = random.Random(seed).randbytes(150_000)
+    sent, got = 0, bytearray()
+    for _ in range(200_000):
+        if sent < len(data):
+            sent += ca.send(data[sent:sent + 40_000], link.now)
+        got += cb.read(-1, link.now)
+        if len(got) >= len(data) or not link.step():
+            break
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    assert b.stats["segments_coalesced"] > 0
+
+
+def _as_gro(stack):
+    """`receive_batch` as the endpoint's GRO path feeds the stack: each run of datagrams
+    of one size from one sender as one coalesced buffer."""
+    def receive_batch(datagrams, now):
+        i = 0
+        while i < len(datagrams):
+            raw, remote = datagrams[i]
+            j = i + 1
+            while j < len(datagrams) and datagrams[j][1] == remote \
+                    and len(datagrams[j - 1][0]) == len(raw) and len(datagrams[j][0]) <= len(raw):
+                j += 1
+                if len(datagrams[j - 1][0]) < len(raw):
+                    break
+            if j - i > 1:
+                stack.receive_coalesced(b"".join(d for d, _ in datagrams[i:j]), len(raw),
+                                        remote, now)
+            else:
+                stack.receive(raw, remote, now)
+            i = j
+    return receive_batch
