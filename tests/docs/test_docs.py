@@ -137,8 +137,11 @@ def _example(name: str) -> str:
 
 def test_echo_server_and_client_examples():
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # SIGINT stands for Ctrl-C. A shell runs background jobs with SIGINT ignored and
+    # children inherit that, so give the server the default back, as a terminal would.
     server = subprocess.Popen([sys.executable, _example("echo_server.py"), "--port", "0"],
-                              stdout=subprocess.PIPE, text=True, env=env)
+                              stdout=subprocess.PIPE, text=True, env=env,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         banner = server.stdout.readline()
         port = re.search(r"'127\.0\.0\.1', (\d+)\)", banner)
