@@ -224,19 +224,8 @@ async def _bulk_client(transport, args) -> dict:
         writer.write(chunk if n == _CHUNK else chunk[:n])
         sent += n
         await writer.drain()
-    if writer.can_write_eof():
-        writer.write_eof()
-    reply = b""
-    with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
-        reply = await asyncio.wait_for(reader.readline(),
-                                       max(0.1, args.deadline + _GRACE - now()))
-    t1 = now()
-    cpu1 = cpu_seconds()
-    info = _tcp_info(writer)
-    await close()
-    return {"t_connect": t0 - started, "t0": t0, "t1": t1, "sent": sent,
-            "reply": reply.decode(errors="replace").strip(), "cpu": cpu1 - cpu0,
-            "tcp_info": info}
+    return {"t_connect": t0 - started, "t0": t0, "sent": sent,
+            **await _finish_client(reader, writer, close, args, cpu0)}
 
 
 async def _flow_client(transport, args) -> dict:
@@ -253,6 +242,12 @@ async def _flow_client(transport, args) -> dict:
         writer.write(chunk)
         sent += _CHUNK
         await writer.drain()
+    return {"t0": t0, "sent": sent, **await _finish_client(reader, writer, close, args, cpu0)}
+
+
+async def _finish_client(reader, writer, close, args, cpu0: float) -> dict:
+    """Half-close, wait for the server's count line, and report the end of a sending
+    client: when it finished, the reply, its CPU time since ``cpu0`` and tcp_info."""
     if writer.can_write_eof():
         writer.write_eof()
     reply = b""
@@ -263,8 +258,8 @@ async def _flow_client(transport, args) -> dict:
     cpu1 = cpu_seconds()
     info = _tcp_info(writer)
     await close()
-    return {"t0": t0, "t1": t1, "sent": sent, "reply": reply.decode(errors="replace").strip(),
-            "cpu": cpu1 - cpu0, "tcp_info": info}
+    return {"t1": t1, "reply": reply.decode(errors="replace").strip(), "cpu": cpu1 - cpu0,
+            "tcp_info": info}
 
 
 async def _echo_client(transport, args) -> dict:

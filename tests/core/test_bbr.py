@@ -328,16 +328,17 @@ def test_bbr_outruns_cubic_at_one_percent_random_loss() -> None:
 
 
 def test_tcp_info_shows_the_model() -> None:
-    link, conn, peer = _connected_pair_for_info("bbr")
+    link, conn, peer = _moved_200_kb("bbr")
     state = tcp_info(conn).congestion_state
     assert state["state"] in (STARTUP, DRAIN, PROBE_BW) and state["btl_bw"] > 0
     assert state["rt_prop"] is not None and 0.019 < state["rt_prop"] < 0.05
     assert set(state) == {"state", "btl_bw", "rt_prop", "pacing_gain", "cwnd_gain"}
-    _, cubic, _ = _connected_pair_for_info("cubic")
+    _, cubic, _ = _moved_200_kb("cubic")
     assert tcp_info(cubic).congestion_state == {}
 
 
-def _connected_pair_for_info(congestion: str):
+def _moved_200_kb(congestion: str):
+    """A connection over a 20 ms link that has sent 200 kB and had it acknowledged."""
     cfg = Config(congestion=congestion)
     a = Stack(cfg, rng=random.Random(1), secret=b"a" * 32)
     b = Stack(cfg, rng=random.Random(2), secret=b"b" * 32)

@@ -184,12 +184,18 @@ def test_malformed_datagrams_in_a_batch_are_counted_and_skipped() -> None:
 def test_transfers_with_batches_deliver_every_byte_once(seed, loss, reorder, duplicate) -> None:
     a, b = new_stack(1_000, seed=seed), new_stack(2_000, seed=seed + 1)
     link = Link(a, b, loss=loss, reorder=reorder, duplicate=duplicate, seed=seed, batch=True)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
+    _transfer_intact(link, seed, 120_000)
+
+
+def _transfer_intact(link: Link, seed: int, size: int) -> None:
+    """Open a connection a -> b over ``link`` and move ``size`` seeded bytes; every byte
+    must arrive once, in order."""
+    listener = link.b.listen(80)
+    ca = link.a.connect(link.addr_b, 80, 0.0)
     link.run(until=60.0, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
     cb = listener.accept()
     assert cb is not None
-    data = random.Random(seed).randbytes(120_000)
+    data = random.Random(seed).randbytes(size)
     sent, got = 0, bytearray()
     for _ in range(200_000):
         if sent < len(data):
@@ -300,20 +306,7 @@ def test_transfers_through_gro_buffers_deliver_every_byte_once(seed, loss, reord
     link = Link(a, b, loss=loss, reorder=reorder, seed=seed, batch=True)
     for stack in (a, b):
         stack.receive_batch = _as_gro(stack)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=60.0, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
-    cb = listener.accept()
-    assert cb is not None
-    data = random.Random(seed).randbytes(150_000)
-    sent, got = 0, bytearray()
-    for _ in range(200_000):
-        if sent < len(data):
-            sent += ca.send(data[sent:sent + 40_000], link.now)
-        got += cb.read(-1, link.now)
-        if len(got) >= len(data) or not link.step():
-            break
-    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    _transfer_intact(link, seed, 150_000)
     assert b.stats["segments_coalesced"] > 0
 
 
