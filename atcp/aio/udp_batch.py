@@ -12,8 +12,10 @@ last may be shorter, and one call carries at most `GSO_MAX_SEGMENTS` datagrams a
 
 With UDP GRO (``UDP_GRO``, Linux 5.0) the kernel may hand one ``recvmsg`` several
 datagrams of one sender concatenated, with a ``(SOL_UDP, UDP_GRO)`` control message
-giving the datagram size; the buffer is split back at multiples of it (the last datagram
-may be shorter). On loopback, a GSO run reaches a GRO socket as one unit, never cut up.
+giving the datagram size: the datagrams sit at multiples of it (the last may be shorter).
+The endpoint hands such a buffer to the core whole (`Stack.receive_coalesced`, which
+reads the headers in place); `split_coalesced` cuts it for the capture file. On loopback,
+a GSO run reaches a GRO socket as one unit, never cut up.
 
 Support is probed when the endpoint opens its socket (`enable_offload`); a kernel that
 accepts the options but refuses a GSO send (EIO from a device without checksum offload,
