@@ -108,9 +108,12 @@ def scan_coalesced(data: bytes, size: int):
     headers in the buffer (no `Segment` per datagram, one copy of the payload), and
     ``(datagram, 0)`` for every other datagram, to be parsed on its own.
 
-    Only the plain layout is read here: flags ACK (PSH aside), no urgent pointer or
-    reserved bits, and either no options or exactly NOP, NOP, TS. Anything else --
-    including every malformed header -- is left to the parser, which judges it."""
+    These are `Run`'s rules (the module's), applied to the raw headers instead of parsed
+    segments, for the bulk receiver's sake; `tests/core/test_coalesce.py` checks that both
+    give the stack the same segments. Only the plain layout is read here: flags ACK (PSH
+    aside), no urgent pointer or reserved bits, and either no options or exactly NOP,
+    NOP, TS. Anything else -- including every malformed header -- is left to the parser,
+    which judges it."""
     view = memoryview(data)
     n = len(data)
     run = None           # [first offset, first end, fields..., parts, next_seq, flags, count]
