@@ -451,10 +451,15 @@ async def _bulk_handler(reader, writer, args, state, done) -> None:
     if not done.done():
         done.set_result({"bytes": got, "t_first": state["t_first"], "t_last": t_last,
                          "complete": got >= args.size})
+    await _reply_count(reader, writer, got)
+
+
+async def _reply_count(reader, writer, got: int) -> None:
+    """Tell the sending client how many bytes arrived, then wait for its close so the
+    reply is not cut short by this process's own exit."""
     writer.write(b"%d\n" % got)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(writer.drain(), _GRACE)
-        # Wait for the client's close so our reply is not cut short by our own exit.
         await asyncio.wait_for(reader.read(), _GRACE)
     writer.close()
 
@@ -480,11 +485,7 @@ async def _flow_handler(reader, writer, args, state, done) -> None:
     if not done.done():
         done.set_result({"bytes": got, "t_first": state["t_first"], "t_last": t,
                          "samples": samples})
-    writer.write(b"%d\n" % got)
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(writer.drain(), _GRACE)
-        await asyncio.wait_for(reader.read(), _GRACE)
-    writer.close()
+    await _reply_count(reader, writer, got)
 
 
 async def _echo_handler(reader, writer, args, state, done) -> None:

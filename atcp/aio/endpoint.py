@@ -650,7 +650,7 @@ class Endpoint:
         if self._impairer is not None and self._impairer.pending:
             return
         stack = self.stack
-        if stack.connections or (self.linger and stack.time_wait_count):
+        if stack.connection_count or (self.linger and stack.time_wait_count):
             return
         self.close()
 

@@ -165,6 +165,11 @@ class Stack:
         return list(self._conns.values())
 
     @property
+    def connection_count(self) -> int:
+        """How many connections there are (without listing them)."""
+        return len(self._conns)
+
+    @property
     def time_wait_count(self) -> int:
         """How many TIME-WAIT records there are (without unpacking them)."""
         return len(self._time_wait)
@@ -286,25 +291,24 @@ class Stack:
             self.receive_batch([(data[off:off + size], remote) for off in range(0, n, size)],
                                now)
             return
-        stats = self.stats
         for item, count in scan_coalesced(data, size):
-            if not count:
+            if count:
+                self.stats["segments_in"] += count
+                self._merged_arrives(item, count, remote, now)
+            else:
                 self.receive(item, remote, now)
-                continue
-            stats["segments_in"] += count
-            stats["segments_coalesced"] += count - 1
-            conn = self._conns.get((remote, item.dst_port, item.src_port))
-            if conn is not None:
-                conn.segs_in += count - 1   # tcp_info counts what the wire carried
-            self._segment_arrives(item, remote, now)
 
     def _run_arrives(self, run: Run, now: float) -> None:
-        if run.count > 1:
-            self.stats["segments_coalesced"] += run.count - 1
-            conn = self._conns.get((run.remote, run.first.dst_port, run.first.src_port))
+        self._merged_arrives(run.segment(), run.count, run.remote, now)
+
+    def _merged_arrives(self, seg: Segment, count: int, remote, now: float) -> None:
+        """``seg`` stands for ``count`` segments that came in (already counted as such)."""
+        if count > 1:
+            self.stats["segments_coalesced"] += count - 1
+            conn = self._conns.get((remote, seg.dst_port, seg.src_port))
             if conn is not None:
-                conn.segs_in += run.count - 1   # tcp_info counts what the wire carried
-        self._segment_arrives(run.segment(), run.remote, now)
+                conn.segs_in += count - 1   # tcp_info counts what the wire carried
+        self._segment_arrives(seg, remote, now)
 
     def _parse(self, data) -> Segment | None:
         try:
