@@ -19,19 +19,16 @@ class SendBuffer:
     been acknowledged); ``end`` is one past the newest byte the application wrote.
     """
 
-    __slots__ = ("_buf", "start", "limit")
+    __slots__ = ("_buf", "start", "end", "limit")
 
     def __init__(self, limit: int) -> None:
         self._buf = bytearray()
         self.start = 0
+        self.end = 0   # kept equal to start + len(_buf): read on every segment sent
         self.limit = limit
 
     def __len__(self) -> int:
         return len(self._buf)
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self._buf)
 
     def free(self) -> int:
         return self.limit - len(self._buf)
@@ -44,7 +41,9 @@ class SendBuffer:
         if len(data) > room:
             data = memoryview(data)[:room]
         self._buf += data
-        return len(data)
+        n = len(data)
+        self.end += n
+        return n
 
     def view(self) -> memoryview:
         """The buffer's bytes, from stream offset `start`, without a copy. Release it

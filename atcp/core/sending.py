@@ -116,11 +116,15 @@ class Sending:
         if sb.delivered:
             rtt = self.rack.update(sb.delivered, now, tsecr, self.ts_offset, self.snd_mss)
             self.delivered += sb.delivered_bytes
+        # The guards below skip calls that would find nothing to do; they run on every
+        # ACK, and a request/response exchange makes one ACK per message.
         if advanced:
             if tsecr is not None:
                 self._ts_rtt_sample(tsecr, prior_flight, now)
-            self._check_spurious(una, tsecr)
-            self._count_round(una, now)
+            if self.eifel is not None:
+                self._check_spurious(una, tsecr)
+            if una >= self.round_end:
+                self._count_round(una, now)
         if dsack is not None:
             self._dsack_arrived(dsack, una)
         if self.tlp_end is not None:
@@ -133,10 +137,13 @@ class Sending:
         if sb.rate is not None:
             cc.on_rate_sample(sb.rate.on_ack(sb, now, rtt, self.rack.min_rtt, prior_in_flight),
                               now, self._in_flight())
-        if self.state is not S.CLOSED and not self.in_recovery:
+        if sb.lost and self.state is not S.CLOSED and not self.in_recovery:
             self._enter_recovery_if_lost(now)
         if advanced:
-            self._arm_probe(now)
+            if sb.out:
+                self._arm_probe(now)
+            else:
+                self.t_probe = None   # nothing in flight to probe for (`_arm_probe`)
 
     def _take_sack(self, blocks, una: int) -> tuple[int, int] | None:
         """Mark what the SACK blocks report (RFC 2018 4); returns the D-SACK block, if the
@@ -182,9 +189,8 @@ class Sending:
 
     def _count_round(self, una: int, now: float) -> None:
         """A round trip ends when what was in flight at its start is acknowledged; the
-        bytes delivered over it give the delivery rate shown in `tcp_info`."""
-        if una < self.round_end:
-            return
+        bytes delivered over it give the delivery rate shown in `tcp_info`. Called when
+        ``una`` reached the round's end."""
         elapsed = now - self.round_start
         if elapsed > 0 and self.round_trips:
             self.delivery_rate = (self.delivered - self.round_delivered) / elapsed
@@ -198,7 +204,10 @@ class Sending:
         RFC 6675 (with SACK) and RFC 5681/6582 (without)."""
         sb = self.sb
         if self.sack_permitted and self.config.rack_tlp:
-            self._rack_detect(now)
+            if sb.out:
+                self._rack_detect(now)
+            else:
+                self.t_reorder = None   # nothing outstanding can be lost
             return
         if advanced:
             if (self.in_recovery and not self.sack_permitted
@@ -282,7 +291,7 @@ class Sending:
         echoes the original's older timestamp, so the original arrived and the episode was
         spurious; the response (RFC 4015) restores the window and stops resending."""
         eifel = self.eifel
-        if eifel is None or una < eifel[0]:
+        if una < eifel[0]:
             return
         self.eifel = None
         if tsecr is not None and seq_lt(tsecr, eifel[1]):
@@ -428,6 +437,7 @@ class Sending:
         una = self._seq_to_send_off(self.snd_una)
         wnd_end = una + self.snd_wnd
         sent_new = False
+        off = nxt   # SND.NXT's offset, worked out again after each send below
         while True:
             if pacer is not None and not pacer.ready():
                 self._set_timer("t_pace", now + pacer.wait())
@@ -442,8 +452,8 @@ class Sending:
                                              and (rec.start != una or not self.snd_wnd)):
                         break
                     self._retransmit(rec, now)
+                    off = self._seq_to_send_off(self.snd_nxt)   # it may take new data along
                     continue
-            off = self._seq_to_send_off(self.snd_nxt)
             avail = end - off
             if avail <= 0:
                 if sb.rate is not None and self.sndbuf.free():
@@ -471,6 +481,7 @@ class Sending:
                 if k > 1:
                     self._send_run(off, k, mss, now)
                     sent_new = True
+                    off += k * mss
                     continue
             if n < mss and n < avail:
                 if room < usable:
@@ -489,8 +500,11 @@ class Sending:
                     break
             self._send_new(off, n, now)
             sent_new = True
+            off = self._seq_to_send_off(self.snd_nxt)   # past a FIN it carried, too
             if n < mss:
                 self.small_end = self.snd_nxt
+            if off >= end and off != fin_off and sb.rate is None:
+                break   # all of it sent: another pass would find nothing (nor resend)
         if sent_new:
             self._arm_probe(now)
 
@@ -506,7 +520,7 @@ class Sending:
         if self.rtt_seq is None and not self.ts_enabled:
             self.rtt_seq = seq
             self.rtt_time = now
-        self.snd_nxt = seq_add(seq, end - off)
+        self.snd_nxt = (seq + end - off) & MASK
         if self.t_rexmt is None:
             self._arm_rexmt(now)
 
@@ -553,11 +567,7 @@ class Sending:
         nbytes = count * mss
         self.bytes_sent += nbytes
         self.snd_nxt = seq
-        self.segs_out += count
-        # As `_emit` does for each segment: each carried RCV.NXT and our window.
-        self.last_ack_sent = rcv_nxt
-        self.unacked_segments = 0
-        self.t_delack = None
+        self._carried_ack(count)
         if self.pacer is not None:
             self.pacer.spend(nbytes)
         if self.t_rexmt is None:
@@ -610,9 +620,10 @@ class Sending:
         if data and data_end == self.sndbuf.end:
             flags |= PSH
         seq = self._send_off_to_seq(start)
-        self._emit(Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags,
-                           self._window_field(), data,
-                           self._options(now, self.snd_mss - len(data))), now)
+        header = build_header(self.local_port, self.remote_port, seq, self.rcv_nxt, flags,
+                              self._window_field(), self._options(now, self.snd_mss - len(data)))
+        self.stack._emit_bytes(header + data if data else header, self.remote)
+        self._carried_ack(1)
         if self.pacer is not None:
             self.pacer.spend(len(data) or 1)
         if retransmit:
@@ -641,11 +652,17 @@ class Sending:
         """Hand a segment to the stack; every segment we send with ACK set carries RCV.NXT
         and our window, so it also serves as the ACK owed."""
         if seg.flags & ACK:
-            self.last_ack_sent = seg.ack
-            self.unacked_segments = 0
-            self.t_delack = None
+            self._carried_ack(0)
         self.segs_out += 1
         self.stack._emit_raw(seg, self.remote)
+
+    def _carried_ack(self, count: int) -> None:
+        """``count`` more segments went out (built here, not by `_emit`), each with ACK
+        set: each carried RCV.NXT and our window, so the ACK owed is sent."""
+        self.last_ack_sent = self.rcv_nxt
+        self.unacked_segments = 0
+        self.t_delack = None
+        self.segs_out += count
 
     def _options(self, now: float, room: int = 40):
         """The options of a segment we send. ``room``: bytes the segment has for SACK
