@@ -521,7 +521,7 @@ class Endpoint:
             for data, addr in out:
                 self._hold(data, addr)
             return
-        if self._gso:
+        if self._gso and len(out) > 1:
             self._send_runs(out)
         else:
             self._send_each(out)

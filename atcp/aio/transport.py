@@ -277,7 +277,8 @@ class Transport(asyncio.Transport):
                     "transport": self,
                 })
             return
-        view = memoryview(data).cast("B")
+        # bytes go to the core as they are; other buffers are counted in bytes.
+        view = data if type(data) is bytes else memoryview(data).cast("B")
         if not self._queue:
             try:
                 taken = self._conn.send(view, monotonic())
@@ -286,13 +287,13 @@ class Transport(asyncio.Transport):
                 # on its way to connection_lost(). asyncio drops such writes too.
                 self._endpoint._kick()
                 return
-            view = view[taken:]
+            view = memoryview(view)[taken:] if taken < len(view) else None
         if view:
             if self._queue is None:
                 self._queue = collections.deque()
             self._queue.append(memoryview(bytes(view)))   # the caller may reuse its buffer
             self._queued += len(view)
-        self._maybe_pause_protocol()
+            self._maybe_pause_protocol()
         self._endpoint._kick()
 
     def writelines(self, list_of_data) -> None:
