@@ -236,6 +236,70 @@ def bench_core_segments(size: int) -> dict:
             "retransmits": conn.retransmits}
 
 
+def bench_core_echo(round_trips: int) -> dict:
+    """64-byte request/response between two `Stack`s that hand each other their datagrams
+    directly (no `Link`, no I/O, a clock that moves 50 us per hop): the protocol's own CPU
+    per round trip on each side, which the end-to-end echo adds to the socket calls, the
+    event loop and asyncio's streams."""
+    from atcp.config import Config
+    from atcp.core.stack import Stack
+
+    cfg = Config()
+    a = Stack(cfg, rng=random.Random(1), secret=b"a" * 32)
+    b = Stack(cfg, rng=random.Random(2), secret=b"b" * 32)
+    clock = [0.0]
+
+    def hand_over(src, dst, src_addr) -> bool:
+        out = src.datagrams_to_send()
+        if out:
+            clock[0] += 50e-6
+            dst.receive_batch([(data, src_addr) for data, _ in out], clock[0])
+        return bool(out)
+
+    listener = b.listen(80)
+    client = a.connect(_REMOTE_B, 80, 0.0)
+    for _ in range(100):
+        if not (hand_over(a, b, _REMOTE_A) | hand_over(b, a, _REMOTE_B)):
+            break
+    server = listener.accept()
+    if server is None:
+        raise RuntimeError("core echo: the connection did not open")
+    msg = b"e" * 64
+
+    def exchange(count: int) -> tuple[float, float]:
+        client_s = server_s = 0.0
+        perf = time.perf_counter
+        for _ in range(count):
+            t0 = perf()
+            client.send(msg, clock[0])
+            out = a.datagrams_to_send()
+            t1 = perf()
+            clock[0] += 50e-6
+            b.receive_batch([(data, _REMOTE_A) for data, _ in out], clock[0])
+            _drain_events(b)
+            server.send(server.read(-1, clock[0]), clock[0])
+            out = b.datagrams_to_send()
+            t2 = perf()
+            clock[0] += 50e-6
+            a.receive_batch([(data, _REMOTE_B) for data, _ in out], clock[0])
+            _drain_events(a)
+            if len(client.read(-1, clock[0])) != len(msg):
+                raise RuntimeError("core echo: the reply did not arrive whole")
+            t3 = perf()
+            client_s += (t1 - t0) + (t3 - t2)
+            server_s += t2 - t1
+        return client_s, server_s
+
+    exchange(1_000)   # warm up: the RTT estimate and the windows settle
+    gc.collect()
+    client_s, server_s = exchange(round_trips)
+    return {"round_trips": round_trips,
+            "us_per_round_trip": (client_s + server_s) / round_trips * 1e6,
+            "us_client": client_s / round_trips * 1e6,
+            "us_server": server_s / round_trips * 1e6,
+            "segments": client.segs_out + server.segs_out}
+
+
 # ------------------------------------------------------------------ memory
 def _established_pairs(count: int):
     """``count`` connections a->b over the Link, all ESTABLISHED and accepted."""
@@ -365,7 +429,8 @@ def _churn(prefill: int, cycles: int, span: float) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("name", choices=("timers", "core_segments", "core_memory", "time_wait"))
+    p.add_argument("name", choices=("timers", "core_segments", "core_echo", "core_memory",
+                                     "time_wait"))
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
     q = args.quick
@@ -373,6 +438,8 @@ def main(argv=None) -> int:
         result = bench_timers(10_000, 50_000 if q else 100_000, 3 if q else 7)
     elif args.name == "core_segments":
         result = bench_core_segments((4 if q else 32) << 20)
+    elif args.name == "core_echo":
+        result = bench_core_echo(20_000 if q else 100_000)
     elif args.name == "core_memory":
         result = bench_core_memory(2_000 if q else 10_000)
     else:

@@ -107,7 +107,11 @@ def summarize(results: dict) -> dict:
         elif kind == "echo":
             entry = samples.setdefault(("echo", run["peer"]), [])
             if result:
-                entry.append(result["client"].get("rate"))
+                client = result["client"]
+                entry.append(client.get("rate"))
+                if client.get("cpu") is not None and client.get("round_trips"):
+                    samples.setdefault(("echo_cpu", run["peer"]), []).append(
+                        client["cpu"] / client["round_trips"] * 1e6)
         elif kind == "bulk":
             out["grid"].append(_grid_cell(run, result, problem))
         elif kind == "proxy_ceiling" and result:
@@ -125,8 +129,13 @@ def summarize(results: dict) -> dict:
         elif kind == "micro":
             out["micro"][run["name"]] = result if result else {"problem": problem}
     for (kind, peer), values in samples.items():
+        if kind == "echo_cpu":
+            continue
         target = out["loopback_bulk"] if kind == "bulk" else out["echo"]
         target[peer] = {"median": _median(values), "samples": values}
+    for (kind, peer), values in samples.items():
+        if kind == "echo_cpu" and peer in out["echo"]:
+            out["echo"][peer]["client_cpu_us"] = _median(values)
     for cell in out["grid"]:
         if cell["loss"] == 0 and cell["rtt"] == 0 and cell.get("cpu_us_per_segment"):
             out["e2e_cpu"][cell["peer"]] = cell["cpu_us_per_segment"]
@@ -345,10 +354,11 @@ def _rows(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         bulk = s["loopback_bulk"].get(peer) or {}
         echo = s["echo"].get(peer) or {}
         rows.append([LABELS.get(peer, peer), _fmt(bulk.get("median")),
-                     _fmt(echo.get("median"), 0)])
+                     _fmt(echo.get("median"), 0), _fmt(echo.get("client_cpu_us"))])
     if rows:
         sections.append(("Loopback, no proxy (median of repeats)",
-                         ["peer", "bulk MB/s", "64-byte echo round trips/s"], rows))
+                         ["peer", "bulk MB/s", "64-byte echo round trips/s",
+                          "echo: client CPU us per round trip"], rows))
     grid = s["grid"]
     if grid:
         gpeers = sorted({c["peer"] for c in grid}, key=_peer_order)
@@ -390,6 +400,12 @@ def _rows(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                      f"sender / receiver side; link simulation "
                      f"{_fmt(core['us_per_segment_link'])} us; total "
                      f"{_fmt(core['us_per_segment_total'])} us"])
+    echo = s["micro"].get("core_echo") or {}
+    if "us_per_round_trip" in echo:
+        rows.append(["core CPU per 64-byte echo round trip",
+                     f"{_fmt(echo['us_client'])} / {_fmt(echo['us_server'])} us",
+                     "client / server side, two Stacks handing datagrams to each other "
+                     "(no link, no I/O); the protocol's share of an echo round trip"])
     timers = s["micro"].get("timers") or {}
     if "wheel_schedule_ns" in timers:
         rows.append(["timer re-arm at 10,000 timers",
