@@ -115,6 +115,13 @@ class Config:
     #: bandwidth and RTT; draft-cardwell-iccrg-bbr-congestion-control-00), or a
     #: `CongestionControl` subclass.
     congestion: str | type = "cubic"
+    #: Restart from idle: when data goes out with nothing in flight, the congestion
+    #: controller hears of it (`CongestionControl.on_restart`). CUBIC and NewReno start
+    #: again from min(initial window, cwnd) after more than an RTO without sending
+    #: (RFC 5681 4.1); BBR paces at its bandwidth estimate (4.3.4.4 of its draft). False
+    #: keeps the window across idle periods, like Linux's
+    #: ``net.ipv4.tcp_slow_start_after_idle=0``.
+    restart_after_idle: bool = True
     #: RACK-TLP (RFC 8985): time-based loss detection and tail loss probes. Used when SACK
     #: is negotiated; without it, loss is detected by three duplicate ACKs (RFC 5681).
     rack_tlp: bool = True

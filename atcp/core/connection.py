@@ -44,6 +44,8 @@ receiver's SACK blocks come from `sack.SackReport`.
 
 from __future__ import annotations
 
+import math
+
 from ..config import Config
 from ..wire import ACK, SYN, Options, Segment
 from ..wire.seq import seq_add
@@ -69,9 +71,7 @@ _MIN_MSS = 64
 # Tuples, not frozensets: ``in`` on a tuple compares members by identity first, while a
 # set would call Enum.__hash__, a Python-level function, on every segment.
 _CAN_SEND_DATA = (S.ESTABLISHED, S.CLOSE_WAIT)
-_FIN_PENDING_STATES = (S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK)
 _SYNCHRONIZED = tuple(SYNCHRONIZED)
-#: RFC 8985 7.2 WCDelAckT: a lone segment's ACK may wait this long at the receiver.
 _TIMERS = ("t_rexmt", "t_delack", "t_persist", "t_keep", "t_finwait2", "t_reorder",
            "t_probe", "t_pace")
 
@@ -97,8 +97,8 @@ class Connection(Receiving, Sending):
         "in_recovery", "recover", "tlp_end", "tlp_retrans", "undo_marker",
         "undo_retrans", "eifel", "round_trips", "round_end", "round_start",
         "round_delivered", "delivered", "delivery_rate", "unacked_segments",
-        "_ack_owed_now", "challenges", "last_recv", "segs_in", "segs_out", "bytes_sent",
-        "bytes_acked", "bytes_received", "retransmits", "bytes_retransmitted",
+        "_ack_owed_now", "challenges", "last_recv", "last_sent", "segs_in", "segs_out",
+        "bytes_sent", "bytes_acked", "bytes_received", "retransmits", "bytes_retransmitted",
         "dup_segments_in", "zero_window_probes", "loss_probes", "spurious_retransmits",
         "dsacks_in", "paws_rejected", "send_blocked",
         "__dict__", "__weakref__",
@@ -200,6 +200,7 @@ class Connection(Receiving, Sending):
         self.challenges = ChallengeAckLimiter(config.challenge_ack_limit,
                                               config.challenge_ack_interval)
         self.last_recv = now
+        self.last_sent = -math.inf   # when data last went out (restart from idle): never
         # Statistics
         self.segs_in = 0
         self.segs_out = 0

@@ -2,8 +2,8 @@
 
 `Sending` holds the methods of `Connection` that act on the send side; it is a mixin with
 no state of its own (the fields are the connection's, named after RFC 9293's SND.*
-variables), so a newcomer finds the sender's rules here and the receiver's, the state
-machine and the timers in `connection`.
+variables), so a newcomer finds the sender's rules here, the receiver's in `receiving`,
+and the state machine and the timers in `connection`.
 
 * ACK processing for the sender (RFC 9293 3.10.7.4 fifth check, after SND.UNA moved):
   `_snd_una_advances` releases acknowledged data and restarts the RTO (RFC 6298 5.2/5.3);
@@ -33,6 +33,7 @@ __all__ = ["Sending"]
 S = State
 _OUTPUT_STATES = (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.CLOSING, S.LAST_ACK)
 _SACK_BLOCK_BYTES = 8
+#: RFC 8985 7.2 WCDelAckT: a lone segment's ACK may wait this long at the receiver.
 _WORST_DELAYED_ACK = 0.2
 
 
@@ -426,6 +427,9 @@ class Sending:
                 # is full: then the writer is waiting for room, not out of data.
                 sb.rate.check_app_limited(self._in_flight(), self.cc.cwnd, 0)
             return
+        if not sb.out and self.config.restart_after_idle:
+            # Sending restarts from an empty pipe (RFC 5681 4.1; BBR 4.3.4.4).
+            self.cc.on_restart(now, now - self.last_sent, self.rto.rto)
         mss = self.snd_mss - self._sack_room()   # so that new data leaves room for SACK
         pacer = self.pacer
         if pacer is not None:
@@ -568,6 +572,7 @@ class Sending:
         self.bytes_sent += nbytes
         self.snd_nxt = seq
         self._carried_ack(count)
+        self.last_sent = now
         if self.pacer is not None:
             self.pacer.spend(nbytes)
         if self.t_rexmt is None:
@@ -624,6 +629,7 @@ class Sending:
                               self._window_field(), self._options(now, self.snd_mss - len(data)))
         self.stack._emit_bytes(header + data if data else header, self.remote)
         self._carried_ack(1)
+        self.last_sent = now
         if self.pacer is not None:
             self.pacer.spend(len(data) or 1)
         if retransmit:

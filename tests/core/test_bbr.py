@@ -353,3 +353,49 @@ def _moved_200_kb(congestion: str):
         if conn.snd_una == conn.snd_nxt and not len(conn.sndbuf) or not link.step():
             break
     return link, conn, peer
+
+
+# -- restarting from idle (4.3.4.4) -------------------------------------------------------
+
+def test_restart_in_probe_bw_paces_at_the_bandwidth_estimate() -> None:
+    cc = Feeder(Bbr(MSS, 10)).to_probe_bw(1e6)
+    feed = Feeder(cc, now=5.0)
+    feed.est.delivered = cc.next_round_delivered
+    while cc.pacing_gain <= 1:                          # find the probing phase
+        feed.ack(1e6, in_flight=int(1e6 * RTT), prior_in_flight=int(1e6 * RTT),
+                 new_round=False, dt=RTT + 0.001)
+    assert cc.pacing_rate(RTT) == pytest.approx(1.25e6)
+    window = cc.cwnd
+    cc.on_restart(feed.now + 0.5, 0.5, 1.0)
+    assert cc.idle_restart and cc.cwnd == window        # the window stays
+    assert cc.pacing_rate(RTT) == pytest.approx(1e6)    # gain 1: refill at the drain rate
+
+
+def test_no_probe_rtt_on_the_ack_after_a_restart() -> None:
+    cc = Feeder(Bbr(MSS, 10)).to_probe_bw(1e6)
+    feed = Feeder(cc, now=1.4)
+    feed.est.delivered = cc.next_round_delivered
+    feed.now = cc.rt_prop_stamp + RT_PROP_FILTER_LEN + 0.001
+    cc.on_restart(feed.now, 10.0, 1.0)
+    # 4.3.5: the expired minimum takes this ACK's sample, as without the restart, but
+    # PROBE_RTT is not entered: the idle pipe already showed the propagation time.
+    feed.ack(1e6, in_flight=MSS, rtt=2 * RTT, new_round=False)
+    assert cc.state is PROBE_BW and not cc.idle_restart
+    assert cc.rt_prop == 2 * RTT and cc.rt_prop_stamp == feed.now
+    feed.ack(1e6, in_flight=MSS, rtt=2 * RTT, new_round=False, dt=0.001)
+    assert cc.state is PROBE_BW                             # a fresh ten seconds
+
+
+def test_restart_ends_a_probe_rtt_whose_time_ran_out_while_idle() -> None:
+    cc = Feeder(Bbr(MSS, 10)).to_probe_bw(1e6)
+    before = cc.cwnd
+    feed = Feeder(cc, now=1.4)
+    feed.est.delivered = cc.next_round_delivered
+    feed.now = cc.rt_prop_stamp + RT_PROP_FILTER_LEN + 0.001
+    feed.ack(1e6, in_flight=MIN_PIPE_CWND * MSS, rtt=2 * RTT, new_round=False)
+    feed.ack(1e6, in_flight=MIN_PIPE_CWND * MSS, rtt=RTT, new_round=False, dt=0.01)
+    assert cc.state is PROBE_RTT and cc.probe_rtt_done_stamp is not None
+    cc.on_restart(cc.probe_rtt_done_stamp - 0.01, 0.1, 1.0)  # too early: stays
+    assert cc.state is PROBE_RTT
+    cc.on_restart(cc.probe_rtt_done_stamp + 1.0, 1.0, 1.0)
+    assert cc.state is PROBE_BW and cc.cwnd >= before        # the full window, at once

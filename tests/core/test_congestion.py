@@ -275,3 +275,72 @@ def test_a_user_controller_drives_the_connection() -> None:
     info = tcp_info(ca)
     assert info.congestion == "fixed8" and info.cwnd == 8 * ca.snd_mss
     assert math.isfinite(info.delivery_rate) and info.delivery_rate > 0
+
+
+# -- restarting from idle (RFC 5681 4.1) ----------------------------------------------------
+
+def test_restart_after_more_than_an_rto_starts_from_the_restart_window() -> None:
+    cc = NewReno(MSS, 10)
+    cc.cwnd, cc.ssthresh = 40 * MSS, 20 * MSS
+    cc.on_restart(5.0, 1.0, 1.0)                       # idle exactly one RTO: no restart
+    assert (cc.cwnd, cc.ssthresh) == (40 * MSS, 20 * MSS)
+    cc.on_restart(5.0, 1.5, 1.0)
+    # RW = min(IW, cwnd); ssthresh keeps 3/4 of the old window (RFC 2861 2).
+    assert (cc.cwnd, cc.ssthresh) == (10 * MSS, 30 * MSS)
+    small = NewReno(MSS, 10)
+    small.cwnd = 4 * MSS                               # below the IW: stays
+    small.on_restart(5.0, 3.0, 1.0)
+    assert small.cwnd == 4 * MSS and small.ssthresh == INFINITE_SSTHRESH
+
+
+def test_cubic_restart_starts_a_new_epoch_from_the_restart_window() -> None:
+    cc = Cubic(MSS, 10)
+    cc.cwnd = 50 * MSS
+    cc.on_congestion(1.0, 50 * MSS)                    # into congestion avoidance
+    cc.on_ack(MSS, 0.05, 1.1, cc.cwnd, 2)
+    assert cc.epoch_start == 1.1
+    cc.on_restart(1.2, 0.5, 1.0)                       # a short pause changes nothing
+    assert cc.epoch_start == 1.1 and cc.cwnd > 10 * MSS
+    cc.on_restart(30.0, 28.0, 1.0)
+    assert cc.cwnd == 10 * MSS and cc.epoch_start is None
+    # Slow start back to ssthresh, then the curve counts from its new epoch, not from
+    # 1.1 s: 28 s of idling would otherwise put W_cubic far above W_max.
+    cc.cwnd = cc.ssthresh
+    cc.on_ack(MSS, 0.05, 30.5, cc.cwnd, 3)
+    assert cc.epoch_start == 30.5 and cc.cwnd <= cc.w_max * MSS + MSS
+
+
+def _idle_then_write(restart: bool) -> tuple[int, int]:
+    """Segments sent at once by a write of 40 segments after 3 s of idling (RTO 1 s), with
+    the window grown to more than the initial one first; and the cwnd before the write."""
+    cfg = Config(congestion="newreno", restart_after_idle=restart, pacing=False)
+    a = Stack(cfg, rng=random.Random(3), secret=b"a" * 32)
+    b = Stack(cfg, rng=random.Random(4), secret=b"b" * 32)
+    link = Link(a, b, delay=0.01, seed=3)
+    listener = b.listen(80)
+    ca = a.connect(link.addr_b, 80, 0.0)
+    link.run(until=1, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
+    cb = listener.accept()
+    data = bytes(200_000)
+    sent = 0
+    for _ in range(100_000):
+        if sent < len(data):
+            sent += ca.send(data[sent:], link.now)
+        cb.read(-1, link.now)
+        if (sent == len(data) and ca.snd_una == ca.snd_nxt) or not link.step():
+            break
+    grown = ca.cc.cwnd
+    until = link.now + 3.0
+    link.run(until=until)
+    link.now = until   # run stops early once no timer is left
+    out = ca.segs_out
+    ca.send(bytes(40 * ca.snd_mss), link.now)
+    return ca.segs_out - out, grown
+
+
+def test_idle_restart_on_a_connection_and_its_switch() -> None:
+    sent, grown = _idle_then_write(True)
+    assert grown > 20 * 1452
+    assert sent == 10                                  # the restart window, RFC 6928's IW
+    sent_off, grown_off = _idle_then_write(False)
+    assert grown_off >= 40 * 1452 and sent_off == 40   # the window survived the idling

@@ -53,6 +53,7 @@ class CongestionControl:
         self.mss = mss
         self.paced = paced
         self.cwnd = initial_window * mss
+        self.restart_window = self.cwnd   # RW's cap (RFC 5681 4.1): the initial window
         self.ssthresh = INFINITE_SSTHRESH
         self._saved: tuple | None = None   # state before the last reduction, for undo
 
@@ -81,6 +82,18 @@ class CongestionControl:
             self.save()
             self.ssthresh = max(in_flight // 2, 2 * self.mss)
         self.cwnd = self.mss
+
+    def on_restart(self, now: float, idle: float, rto: float) -> None:
+        """Data goes out with nothing in flight, ``idle`` seconds after the last data
+        sent; ``rto`` is the current retransmission timeout. RFC 5681 4.1: after more than
+        an RTO the window no longer describes the path, so sending restarts from the
+        restart window, min(IW, cwnd). ssthresh keeps three quarters of the old window, so
+        that slow start climbs back to it (RFC 2861 2; FreeBSD does the same)."""
+        if idle <= rto:
+            return
+        cwnd = self.cwnd
+        self.ssthresh = max(self.ssthresh, 3 * cwnd // 4)
+        self.cwnd = min(cwnd, self.restart_window)
 
     def undo(self) -> None:
         """The last reduction was spurious: go back to the state `save` recorded."""

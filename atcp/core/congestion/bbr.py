@@ -34,8 +34,9 @@ back when the episode ends; after a retransmission timeout the window restarts f
 segment, conserving for a round trip, and is then restored. Rates are bytes per second,
 times seconds, windows bytes.
 
-Not implemented: the idle-restart rule (4.3.4.4; atcp's controllers see no transmissions)
-and the long-term bandwidth sampling for policers that Linux added later.
+Restarting from idle (4.3.4.4) is `on_restart`, which the sender calls whenever data goes
+out with nothing in flight. Not implemented: the long-term bandwidth sampling for policers
+that Linux added later.
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ class Bbr(CongestionControl):
         self._in_flight = 0
         self._acked = 0
         self._delivered = 0
+        self.idle_restart = False         # sending restarted from an empty pipe (4.3.4.4)
 
     # -- the per-ACK update (4.1, 4.2) ---------------------------------------------------
     def on_ack(self, acked: int, rtt: float | None, now: float, in_flight: int,
@@ -260,7 +262,7 @@ class Bbr(CongestionControl):
     def _check_probe_rtt(self, rs, now: float, in_flight: int) -> None:
         """4.3.5: every ten seconds without a new minimum, four segments for 200 ms and a
         round trip."""
-        if self.state is not PROBE_RTT and self.rt_prop_expired:
+        if self.state is not PROBE_RTT and self.rt_prop_expired and not self.idle_restart:
             self.state = PROBE_RTT
             self.pacing_gain = 1
             self.cwnd_gain = 1
@@ -268,6 +270,7 @@ class Bbr(CongestionControl):
             self.probe_rtt_done_stamp = None
         if self.state is PROBE_RTT:
             self._handle_probe_rtt(rs, now, in_flight)
+        self.idle_restart = False
 
     def _handle_probe_rtt(self, rs, now: float, in_flight: int) -> None:
         # The low rate of this state is chosen, not measured: keep it out of the model.
@@ -280,20 +283,37 @@ class Bbr(CongestionControl):
             if self.round_start:
                 self.probe_rtt_round_done = True
             if self.probe_rtt_round_done and now > self.probe_rtt_done_stamp:
-                self.rt_prop_stamp = now
-                self._restore_cwnd()
-                if self.filled_pipe:
-                    self._enter_probe_bw(now)
-                else:
-                    self._enter_startup()
+                self._exit_probe_rtt(now)
+
+    def _exit_probe_rtt(self, now: float) -> None:
+        self.rt_prop_stamp = now
+        self._restore_cwnd()
+        if self.filled_pipe:
+            self._enter_probe_bw(now)
+        else:
+            self._enter_startup()
+
+    def on_restart(self, now: float, idle: float, rto: float) -> None:
+        """4.3.4.4: sending restarts from an empty pipe (the application was the limit).
+        The window stays; in PROBE_BW the pacing rate drops to the bandwidth estimate
+        itself, to refill the pipe at the rate it drains. A PROBE_RTT whose time ran out
+        while idle ends now, so the new flight has the full window; and PROBE_RTT is not
+        entered on the ACK that follows a restart (4.3.5)."""
+        self.idle_restart = True
+        if self.state is PROBE_BW:
+            self._set_pacing_rate(1.0)
+        elif (self.state is PROBE_RTT and self.probe_rtt_done_stamp is not None
+              and now > self.probe_rtt_done_stamp):
+            self._exit_probe_rtt(now)
 
     # -- control parameters (4.2) ---------------------------------------------------------
-    def _set_pacing_rate(self) -> None:
-        """4.2.1: pacing_gain * btl_bw; in STARTUP only ever upward. Before the first
-        bandwidth sample, the initial window over the first RTT, with the high gain."""
+    def _set_pacing_rate(self, gain: float | None = None) -> None:
+        """4.2.1: pacing_gain (or ``gain``) * btl_bw; in STARTUP only ever upward. Before
+        the first bandwidth sample, the initial window over the first RTT, with the high
+        gain."""
         if self.rate is None and self.rt_prop != math.inf:
             self.rate = HIGH_GAIN * self.initial_cwnd / self.rt_prop
-        rate = self.pacing_gain * self.btl_bw
+        rate = (self.pacing_gain if gain is None else gain) * self.btl_bw
         if rate > 0 and (self.filled_pipe or self.rate is None or rate > self.rate):
             self.rate = rate
 

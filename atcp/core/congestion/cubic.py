@@ -135,6 +135,16 @@ class Cubic(CongestionControl):
         if self.hystart is not None:
             self.hystart.done = True
 
+    def on_restart(self, now: float, idle: float, rto: float) -> None:
+        """RFC 5681 4.1 as the base class does; the cubic curve then starts a new epoch
+        from the restart window, since its time (t of equation 1) stood still while
+        nothing was sent."""
+        if idle <= rto:
+            return
+        super().on_restart(now, idle, rto)
+        self.epoch_start = None
+        self._carry = 0.0
+
     def on_rto(self, now: float, in_flight: int, first: bool) -> None:
         """4.8: Reno's loss window, but ssthresh from beta; the next epoch starts with K = 0
         and W_max at the window congestion avoidance begins with."""

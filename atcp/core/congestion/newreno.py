@@ -3,9 +3,10 @@
 Slow start adds min(acked, SMSS) per ACK (equation 2); congestion avoidance adds one SMSS
 each time a window's worth of bytes has been acknowledged (the byte counting 3.1
 recommends, so delayed ACKs do not halve the growth); a loss halves the flight (equation
-4). The window only grows
-while the sender actually uses it: an application-limited flow whose flight stays under
-half the window does not earn more (RFC 7661's validated window).
+4). The window only grows while the sender actually uses it: an application-limited flow
+whose flight stays under half the window does not earn more (RFC 7661's validated
+window). After more than an RTO without sending, sending restarts from min(IW, cwnd)
+(RFC 5681 4.1, the base class's `on_restart`).
 """
 
 from __future__ import annotations
