@@ -50,6 +50,10 @@ __all__ = ["Transport"]
 monotonic = time.monotonic
 
 _HIGH_WATER = 64 * 1024
+#: At most this much goes to ``data_received`` in one call (asyncio's socket transports
+#: read 256 KiB at a time): a reader that pauses stops the rest, and no protocol gets the
+#: whole receive buffer at once (a StreamReader holding a megabyte slows every read).
+_READ_CHUNK = 256 * 1024
 #: Writes after the connection was lost are dropped, as asyncio does; after this many a
 #: warning is logged (asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES).
 _LOST_WRITES_WARNING = 5
@@ -186,16 +190,22 @@ class Transport(asyncio.Transport):
         self._endpoint._kick()   # reading may have opened the window: send the update
 
     def _data_ready(self) -> None:
-        """DataReceived: read everything in order and hand it to the protocol."""
+        """DataReceived: hand the protocol everything in order, `_READ_CHUNK` at a time,
+        until it pauses reading."""
         if self._reading_paused or self._closing or self._lost:
             return
-        data = self._conn.read(-1, monotonic())
-        if not data:
-            return
-        if self._buffered:
-            self._feed_buffered(data)
-        else:
-            self._call("data_received", data)
+        conn = self._conn
+        now = monotonic()
+        for _ in range(conn.readable() // _READ_CHUNK + 1):
+            data = conn.read(_READ_CHUNK, now)
+            if not data:
+                return
+            if self._buffered:
+                self._feed_buffered(data)
+            else:
+                self._call("data_received", data)
+            if len(data) < _READ_CHUNK or self._reading_paused or self._closing or self._lost:
+                return
 
     def _feed_buffered(self, data: bytes) -> None:
         """Hand data to a `BufferedProtocol` (asyncio's TLS layer is one) through the

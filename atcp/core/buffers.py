@@ -67,35 +67,54 @@ class SendBuffer:
 
 
 class ReceiveBuffer:
-    """In-order data waiting for the application to read it."""
+    """In-order data waiting for the application to read it.
 
-    __slots__ = ("_buf", "limit")
+    Bytes are read from ``_pos`` on; the bytes before it are dropped only once they are
+    half the buffer. Trimming a bytearray's head on every partial read, with appends in
+    between, makes CPython copy what is left again and again.
+    """
+
+    __slots__ = ("_buf", "_pos", "limit")
 
     def __init__(self, limit: int) -> None:
         self._buf = bytearray()
+        self._pos = 0
         self.limit = limit
 
     def __len__(self) -> int:
-        return len(self._buf)
+        return len(self._buf) - self._pos
 
     def free(self) -> int:
-        return self.limit - len(self._buf)
+        return self.limit - len(self._buf) + self._pos
 
     def append(self, data) -> None:
         self._buf += data
 
     def read(self, n: int = -1) -> bytes:
-        if n < 0 or n >= len(self._buf):
-            data = bytes(self._buf)
-            self._buf.clear()
+        buf = self._buf
+        pos = self._pos
+        if n < 0 or n >= len(buf) - pos:
+            if pos:
+                with memoryview(buf) as view:
+                    data = view[pos:].tobytes()
+                self._pos = 0
+            else:
+                data = bytes(buf)
+            buf.clear()
             return data
-        data = bytes(self._buf[:n])
-        del self._buf[:n]
+        with memoryview(buf) as view:
+            data = view[pos:pos + n].tobytes()
+        pos += n
+        if 2 * pos >= len(buf):
+            del buf[:pos]
+            pos = 0
+        self._pos = pos
         return data
 
     def clear(self) -> int:
-        n = len(self._buf)
+        n = len(self._buf) - self._pos
         self._buf.clear()
+        self._pos = 0
         return n
 
 

@@ -72,7 +72,10 @@ async def test_drain_blocks_on_a_closed_window_and_resumes():
             # The peer's window is closed, and every buffer on the way is bounded.
             assert client.snd_wnd == 0 and peer.rcv_wnd == 0
             assert peer.recv_queued <= config.recv_buffer
-            assert len(received["reader"]._buffer) <= 2 * 64 * KIB + config.recv_buffer
+            # The transport hands over at most 256 KiB at a time and stops when the
+            # StreamReader pauses it (past twice its 64 KiB limit): the rest waits in the
+            # connection's receive buffer, whose window is what closes.
+            assert len(received["reader"]._buffer) <= 2 * 64 * KIB + 256 * KIB
             assert client.send_queued <= config.send_buffer
             assert writer.transport.get_write_buffer_size() <= 64 * KIB + chunk
             assert written <= 2 * (config.send_buffer + config.recv_buffer) + 4 * chunk
@@ -130,5 +133,57 @@ async def test_pause_reading_closes_the_window_and_resume_delivers():
             peer.transport.resume_reading()
             await wait_until(lambda: len(peer.data) == len(payload))
             assert peer.data == payload
+            transport.close()
+            peer.transport.close()
+
+
+class Pausing(asyncio.Protocol):
+    """Starts paused; records the size of each delivery; pauses again after one if told."""
+
+    def __init__(self):
+        self.sizes = []
+        self.data = bytearray()
+        self.pause_after_one = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.pause_reading()
+
+    def data_received(self, data):
+        self.sizes.append(len(data))
+        self.data += data
+        if self.pause_after_one:
+            self.transport.pause_reading()
+
+
+async def test_delivery_comes_in_bounded_pieces_and_stops_when_paused():
+    async with asyncio.timeout(10):
+        server_side = []
+
+        def factory():
+            protocol = Pausing()
+            server_side.append(protocol)
+            return protocol
+
+        server = await atcp.create_server(factory, "127.0.0.1", 0)
+        async with server:
+            transport, _ = await atcp.create_connection(Collector, "127.0.0.1",
+                                                        server.addresses[0][1])
+            await wait_until(lambda: server_side)
+            peer = server_side[0]
+            payload = random.Random(9).randbytes(768 * KIB)   # held whole by a 1 MiB buffer
+            transport.write(payload)
+            await wait_until(lambda: peer.transport.get_extra_info("tcp_info").recv_queued
+                             == len(payload))
+            # A protocol that pauses inside data_received gets one piece, not the buffer.
+            peer.pause_after_one = True
+            peer.transport.resume_reading()
+            await wait_until(lambda: peer.sizes)
+            await asyncio.sleep(0.05)
+            assert peer.sizes == [256 * KIB]
+            peer.pause_after_one = False
+            peer.transport.resume_reading()
+            await wait_until(lambda: len(peer.data) == len(payload))
+            assert peer.sizes == [256 * KIB] * 3 and peer.data == payload
             transport.close()
             peer.transport.close()

@@ -4,6 +4,8 @@ the transition table, and the byte buffers."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from atcp.core.acceptance import ack_acceptable_5961, ack_in_flight, segment_acceptable
@@ -158,6 +160,26 @@ def test_send_buffer_limit_peek_release() -> None:
     assert buf.release(2) == 0
     assert buf.peek(8, 10) == b"ij"
     assert buf.append(memoryview(b"0123456789")) == 4
+
+
+def test_receive_buffer_partial_reads_keep_the_stream_in_order() -> None:
+    rng = random.Random(7)
+    buf = ReceiveBuffer(1 << 20)
+    written = bytearray()
+    read = bytearray()
+    for _ in range(2_000):
+        if rng.random() < 0.5:
+            piece = rng.randbytes(rng.randrange(1, 3000))
+            buf.append(piece)
+            written += piece
+        else:
+            read += buf.read(rng.choice((-1, rng.randrange(0, 5000))))
+        assert len(buf) == len(written) - len(read)
+        assert buf.free() == (1 << 20) - len(buf)
+    read += buf.read(-1)
+    assert read == written and len(buf) == 0
+    buf.append(b"abcdef")
+    assert buf.read(2) == b"ab" and buf.clear() == 4 and buf.read() == b""
 
 
 def test_receive_buffer_read_and_clear() -> None:
