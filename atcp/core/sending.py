@@ -571,7 +571,8 @@ class Sending:
         nbytes = count * mss
         self.bytes_sent += nbytes
         self.snd_nxt = seq
-        self._carried_ack(count)
+        self.segs_out += count
+        self._carried_ack()
         self.last_sent = now
         if self.pacer is not None:
             self.pacer.spend(nbytes)
@@ -628,7 +629,8 @@ class Sending:
         header = build_header(self.local_port, self.remote_port, seq, self.rcv_nxt, flags,
                               self._window_field(), self._options(now, self.snd_mss - len(data)))
         self.stack._emit_bytes(header + data if data else header, self.remote)
-        self._carried_ack(1)
+        self.segs_out += 1
+        self._carried_ack()
         self.last_sent = now
         if self.pacer is not None:
             self.pacer.spend(len(data) or 1)
@@ -658,17 +660,16 @@ class Sending:
         """Hand a segment to the stack; every segment we send with ACK set carries RCV.NXT
         and our window, so it also serves as the ACK owed."""
         if seg.flags & ACK:
-            self._carried_ack(0)
+            self._carried_ack()
         self.segs_out += 1
         self.stack._emit_raw(seg, self.remote)
 
-    def _carried_ack(self, count: int) -> None:
-        """``count`` more segments went out (built here, not by `_emit`), each with ACK
-        set: each carried RCV.NXT and our window, so the ACK owed is sent."""
+    def _carried_ack(self) -> None:
+        """A segment with ACK set went out: it carried RCV.NXT and our window, so the ACK
+        owed is sent."""
         self.last_ack_sent = self.rcv_nxt
         self.unacked_segments = 0
         self.t_delack = None
-        self.segs_out += count
 
     def _options(self, now: float, room: int = 40):
         """The options of a segment we send. ``room``: bytes the segment has for SACK
