@@ -26,7 +26,6 @@ import time
 from atcp.config import Config
 from atcp.core.info import tcp_info
 from atcp.core.stack import Stack
-from atcp.core.states import State
 from atcp.testing.link import Link
 
 
@@ -34,10 +33,7 @@ def transfer(size: int, loss: float, rtt: float, seed: int, config: Config) -> d
     a = Stack(config, rng=random.Random(seed), secret=b"a" * 32)
     b = Stack(config, rng=random.Random(seed + 1), secret=b"b" * 32)
     link = Link(a, b, delay=rtt / 2, loss=loss, seed=seed)
-    listener = b.listen(80)
-    client = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=60, stop=lambda: listener.accept_queue and client.state is State.ESTABLISHED)
-    server = listener.accept()
+    client, server = link.open()
     data = random.Random(seed).randbytes(size)
     view = memoryview(data)
     got = bytearray()

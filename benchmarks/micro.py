@@ -188,18 +188,8 @@ class _Timed:
 
 
 def bench_core_segments(size: int) -> dict:
-    from atcp.core.states import State
-
     a, b, link = _pair()
-    listener = b.listen(80)
-    conn = a.connect(_REMOTE_B, 80, 0.0)
-    link.run(stop=lambda: conn.state is State.ESTABLISHED, max_steps=1000)
-    server = None
-    for _ in range(1000):
-        server = listener.accept()
-        if server is not None:
-            break
-        link.step()
+    conn, server = link.open()
     a_recv, b_recv = _Timed(a.receive), _Timed(b.receive)
     a_poll, b_poll = _Timed(a.poll), _Timed(b.poll)
     send, read = _Timed(conn.send), _Timed(server.read)

@@ -12,6 +12,7 @@ import itertools
 import random
 
 from ..core.stack import Stack
+from ..core.states import State
 
 __all__ = ["Link"]
 
@@ -88,6 +89,19 @@ class Link:
         self.b.poll(self.now)
         self._collect()
         return True
+
+    def open(self, port: int = 80, *, timeout: float = 60.0):
+        """Open a connection from ``a`` to a new listener on ``b``'s ``port`` and run the
+        link until ``b`` has accepted it: returns (client, server), both ESTABLISHED.
+        Raises RuntimeError if that takes more than ``timeout`` seconds of link time."""
+        listener = self.b.listen(port)
+        client = self.a.connect(self.addr_b, port, self.now)
+        self.run(until=self.now + timeout,
+                 stop=lambda: listener.accept_queue and client.state is State.ESTABLISHED)
+        server = listener.accept()
+        if server is None or client.state is not State.ESTABLISHED:
+            raise RuntimeError(f"the connection did not open within {timeout} s")
+        return client, server
 
     def run(self, until: float | None = None, max_steps: int = 1_000_000, stop=None) -> None:
         """Step until ``stop()`` is true, time passes ``until``, or nothing is left."""

@@ -19,7 +19,6 @@ from atcp.core.congestion.bbr import (BTL_BW_FILTER_LEN, DRAIN, HIGH_GAIN, MIN_P
 from atcp.core.delivery import DeliveryRate
 from atcp.core.info import tcp_info
 from atcp.core.stack import Stack
-from atcp.core.states import State
 from atcp.testing.link import Link
 
 MSS = 1000
@@ -299,10 +298,7 @@ def _transfer(congestion: str, size: int, *, loss: float = 0.01, seed: int = 4,
     a = Stack(cfg, rng=random.Random(seed), secret=b"a" * 32)
     b = Stack(cfg, rng=random.Random(seed + 1), secret=b"b" * 32)
     link = Link(a, b, delay=0.01, loss=loss, seed=seed)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=5, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
-    cb = listener.accept()
+    ca, cb = link.open()
     data = random.Random(seed).randbytes(size)
     sent, got = 0, bytearray()
     start = link.now
@@ -343,10 +339,7 @@ def _moved_200_kb(congestion: str):
     a = Stack(cfg, rng=random.Random(1), secret=b"a" * 32)
     b = Stack(cfg, rng=random.Random(2), secret=b"b" * 32)
     link = Link(a, b, delay=0.01, seed=1)
-    listener = b.listen(80)
-    conn = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=5, stop=lambda: listener.accept_queue and conn.state is State.ESTABLISHED)
-    peer = listener.accept()
+    conn, peer = link.open()
     conn.send(b"z" * 200_000, link.now)
     for _ in range(100_000):
         peer.read(-1, link.now)

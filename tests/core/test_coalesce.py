@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atcp.core.coalesce import Run, mergeable_start
-from atcp.core.states import State
 from atcp.testing.link import Link
 from atcp.testing.peer import new_stack
 from atcp.wire import ACK, FIN, PSH, SYN, Options, Segment, build, parse
@@ -105,11 +104,7 @@ def test_what_may_start_a_run(seg: Segment, ok: bool) -> None:
 def established(**config):
     a, b = new_stack(1_000, seed=1, **config), new_stack(2_000, seed=2, **config)
     link = Link(a, b, seed=1)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=30.0, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
-    cb = listener.accept()
-    assert cb is not None
+    ca, cb = link.open()
     link.run(until=link.now + 1.0)
     return link, a, b, ca, cb
 
@@ -190,11 +185,7 @@ def test_transfers_with_batches_deliver_every_byte_once(seed, loss, reorder, dup
 def _transfer_intact(link: Link, seed: int, size: int) -> None:
     """Open a connection a -> b over ``link`` and move ``size`` seeded bytes; every byte
     must arrive once, in order."""
-    listener = link.b.listen(80)
-    ca = link.a.connect(link.addr_b, 80, 0.0)
-    link.run(until=60.0, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
-    cb = listener.accept()
-    assert cb is not None
+    ca, cb = link.open()
     data = random.Random(seed).randbytes(size)
     sent, got = 0, bytearray()
     for _ in range(200_000):

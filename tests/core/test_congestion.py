@@ -15,7 +15,6 @@ from atcp.core.congestion.hystart import (CSS_GROWTH_DIVISOR, CSS_ROUNDS, MAX_RT
                                           MIN_RTT_THRESH, N_RTT_SAMPLE, HyStartPlusPlus)
 from atcp.core.congestion.newreno import NewReno
 from atcp.core.info import tcp_info
-from atcp.core.states import State
 from atcp.core.stack import Stack
 from atcp.testing.link import Link
 
@@ -255,10 +254,7 @@ def test_a_user_controller_drives_the_connection() -> None:
     a = Stack(config, rng=random.Random(1), secret=b"a" * 32)
     b = Stack(config, rng=random.Random(2), secret=b"b" * 32)
     link = Link(a, b, delay=0.01, loss=0.02, seed=3)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=5, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
-    cb = listener.accept()
+    ca, cb = link.open()
     data = random.Random(3).randbytes(200_000)
     sent, got = 0, bytearray()
     for _ in range(100_000):
@@ -317,10 +313,7 @@ def _idle_then_write(restart: bool) -> tuple[int, int]:
     a = Stack(cfg, rng=random.Random(3), secret=b"a" * 32)
     b = Stack(cfg, rng=random.Random(4), secret=b"b" * 32)
     link = Link(a, b, delay=0.01, seed=3)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=1, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
-    cb = listener.accept()
+    ca, cb = link.open()
     data = bytes(200_000)
     sent = 0
     for _ in range(100_000):

@@ -28,12 +28,7 @@ def linked_pair(iss_a: int = 1_000, iss_b: int = 2_000, *, seed: int = 1, loss: 
                 duplicate: float = 0.0, reorder: float = 0.0, **config):
     a, b = new_stack(iss_a, seed=seed, **config), new_stack(iss_b, seed=seed + 1, **config)
     link = Link(a, b, loss=loss, duplicate=duplicate, reorder=reorder, seed=seed)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=30.0, stop=lambda: listener.accept_queue and ca.state is S.ESTABLISHED)
-    cb = listener.accept()
-    assert cb is not None and ca.state is S.ESTABLISHED
-    return link, ca, cb
+    return (link, *link.open())
 
 
 def transfer(link: Link, sender, receiver, data: bytes, *, chunk: int = 50_000,

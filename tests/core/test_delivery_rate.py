@@ -10,7 +10,6 @@ from atcp.config import Config
 from atcp.core.delivery import DeliveryRate
 from atcp.core.recovery import Scoreboard
 from atcp.core.stack import Stack
-from atcp.core.states import State
 from atcp.testing.link import Link
 
 MSS = 1000
@@ -160,10 +159,7 @@ def _connect(congestion: str, **config):
     a = Stack(cfg, rng=random.Random(1), secret=b"a" * 32)
     b = Stack(cfg, rng=random.Random(2), secret=b"b" * 32)
     link = Link(a, b, delay=0.01, seed=1)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=5, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
-    return link, ca, listener.accept()
+    return (link, *link.open())
 
 
 def test_only_controllers_that_want_samples_get_an_estimator() -> None:

@@ -28,12 +28,7 @@ def pair(link_cls=Link, *, seed: int = 1, delay: float = 0.01, **config):
     a = Stack(cfg, rng=random.Random(seed), secret=b"a" * 32)
     b = Stack(cfg, rng=random.Random(seed + 1), secret=b"b" * 32)
     link = link_cls(a, b, delay=delay, seed=seed)
-    listener = b.listen(80)
-    ca = a.connect(link.addr_b, 80, 0.0)
-    link.run(until=30, stop=lambda: listener.accept_queue and ca.state is State.ESTABLISHED)
-    cb = listener.accept()
-    assert cb is not None
-    return link, ca, cb
+    return (link, *link.open())
 
 
 def transfer(link, sender, receiver, data: bytes, max_steps: int = 500_000) -> bytes:
