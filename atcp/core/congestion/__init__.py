@@ -53,7 +53,7 @@ class CongestionControl:
         self.mss = mss
         self.paced = paced
         self.cwnd = initial_window * mss
-        self.restart_window = self.cwnd   # RW's cap (RFC 5681 4.1): the initial window
+        self.initial_cwnd = self.cwnd   # IW in bytes: RFC 5681 4.1's restart window caps at it
         self.ssthresh = INFINITE_SSTHRESH
         self._saved: tuple | None = None   # state before the last reduction, for undo
 
@@ -93,7 +93,7 @@ class CongestionControl:
             return
         cwnd = self.cwnd
         self.ssthresh = max(self.ssthresh, 3 * cwnd // 4)
-        self.cwnd = min(cwnd, self.restart_window)
+        self.cwnd = min(cwnd, self.initial_cwnd)
 
     def undo(self) -> None:
         """The last reduction was spurious: go back to the state `save` recorded."""

@@ -115,7 +115,6 @@ class Bbr(CongestionControl):
 
     def __init__(self, mss: int, initial_window: int, *, paced: bool = True) -> None:
         super().__init__(mss, initial_window, paced=paced)
-        self.initial_cwnd = self.cwnd
         self.bw_filter = WindowedMax(BTL_BW_FILTER_LEN)
         self.btl_bw = 0.0                 # bytes/s
         self.rt_prop = math.inf           # seconds
