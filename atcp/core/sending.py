@@ -15,7 +15,9 @@ and the state machine and the timers in `connection`.
   sent (RFC 8985 7).
 * `_output` sends what the windows allow: presumed-lost segments first, then new data
   (Nagle, RFC 9293 3.7.4; sender SWS avoidance, 3.8.6.2.1), then the FIN, paced
-  (`pacing`). Runs of whole segments are built at once (`_send_run`).
+  (`pacing`). Runs of whole segments are built at once (`_send_run`). When data goes out
+  with nothing in flight, the controller's `on_restart` decides what an idle period did
+  to the window (RFC 5681 4.1; ``Config.restart_after_idle``).
 """
 
 from __future__ import annotations
