@@ -665,12 +665,18 @@ def _save(fig, path: Path, plt) -> Path:
 
 
 def main(argv=None) -> int:
+    folder = Path(__file__).resolve().parent / "results"
     p = argparse.ArgumentParser(description="Print the table of a results file again.")
     p.add_argument("results", type=Path, nargs="?",
-                   default=Path(__file__).resolve().parent / "results" / "latest.json")
+                   help="a results file (default: the last run's, else the published run's)")
     p.add_argument("--markdown", action="store_true")
     args = p.parse_args(argv)
-    results = json.loads(args.results.read_text())
+    path = args.results
+    if path is None:
+        path = folder / "latest.json"
+        if not path.exists():
+            path = folder / "published" / "latest.json"
+    results = json.loads(path.read_text())
     # Recomputed from the raw reports, so the figures always match this module's rules.
     results["summary"] = summarize(results)
     results["targets"] = targets(results)

@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from . import harness, report
 __all__ = ["main", "Plan", "PLANS"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The full run that benchmarks/README.md reports; the only results kept in git.
+PUBLISHED = RESULTS / "published"
 
 
 # ------------------------------------------------------------------ peers
@@ -442,7 +445,13 @@ def main(argv=None) -> int:
     p.add_argument("--only", metavar="REGEX", help="run only the scenarios whose label matches")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json", help="JSON results file")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--publish", action="store_true",
+                   help=f"also copy the results and plots of a full run to {PUBLISHED}, the "
+                        "run benchmarks/README.md reports (kept in git)")
     args = p.parse_args(argv)
+    if args.publish and (args.quick or args.smoke or args.only or args.no_plots):
+        p.error("--publish takes a full run with its plots: no --quick, --smoke, --only "
+                "or --no-plots")
     plan = SMOKE if args.smoke else QUICK if args.quick else FULL
     results = run(plan, args.only)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -453,6 +462,12 @@ def main(argv=None) -> int:
         args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(report.table(results))
     print(f"\nresults: {args.out}  ({results['meta']['seconds']} s)")
+    if args.publish:
+        PUBLISHED.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.out, PUBLISHED / "latest.json")
+        for name in results["meta"]["plots"]:
+            shutil.copy2(args.out.parent / name, PUBLISHED / name)
+        print(f"published: {PUBLISHED}")
     return 0
 
 

@@ -41,3 +41,24 @@ def test_smoke_run_writes_results(tmp_path):
     # Every target is reported, with a status, even when its peers did not run.
     assert all(t["status"] in ("PASS", "MISS", "n/a") for t in results["targets"])
     assert "Targets" in proc.stdout
+
+
+def test_publish_takes_only_a_full_run():
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--publish"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--publish takes a full run" in proc.stderr
+
+
+def test_the_published_run_is_the_one_the_readme_reports():
+    published = ROOT / "benchmarks" / "results" / "published" / "latest.json"
+    results = json.loads(published.read_text())
+    assert results["meta"]["mode"] == "full"
+    readme = (ROOT / "benchmarks" / "README.md").read_text()
+    # The README's tables are this file's, as `benchmarks.report --markdown` prints them.
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.report", str(published),
+                           "--markdown"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    targets = proc.stdout[proc.stdout.index("**Targets"):].split("\n\n")[1]
+    assert targets in readme
