@@ -348,10 +348,12 @@ async def soak(*, clients: int = 200, duration: float = 20.0, max_size: int = 20
                trace_memory: bool = True) -> SoakReport:
     """Run a soak on the running loop and return its report (see the module docstring)."""
     # TIME-WAIT (2*MSL) must outlast the server's RTO, which a loaded loop stretches to
-    # seconds: a client whose last ACK was lost must still be there to answer the
-    # retransmitted FIN. rto_max and data_retries bound how long a peer that is gone is
-    # retried; keep-alive ends a reader whose peer vanished with its RST lost.
-    config = config or Config(msl=2.0, rto_min=0.05, rto_max=4.0, data_retries=8,
+    # seconds, twice over: a client whose last ACK was lost must still be there to answer
+    # the retransmitted FIN even when that one is lost too. Once its TIME-WAIT ends the
+    # client's UDP socket closes, and a FIN retried after that meets silence, not a RST,
+    # until the server times out. rto_max and data_retries bound how long a peer that is
+    # gone is retried; keep-alive ends a reader whose peer vanished with its RST lost.
+    config = config or Config(msl=2.0, rto_min=0.05, rto_max=2.0, data_retries=8,
                               keepalive=True, keepalive_idle=2.0, keepalive_interval=0.5,
                               keepalive_probes=6)
     impairment = Impairment(loss=loss, duplicate=duplicate, reorder=reorder)
