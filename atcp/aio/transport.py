@@ -147,15 +147,20 @@ class Transport(asyncio.Transport):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._endpoint.loop.call_exception_handler({
-                "message": f"Fatal error: protocol.{name}() call failed.",
-                "exception": exc,
-                "transport": self,
-                "protocol": self._protocol,
-            })
-            if name != "connection_lost":
-                self.abort()
+            self._protocol_failed(name, exc)
             return None
+
+    def _protocol_failed(self, name: str, exc: BaseException) -> None:
+        """A protocol callback raised: report it as asyncio's transports do, and abort
+        the connection (unless it is already being lost)."""
+        self._endpoint.loop.call_exception_handler({
+            "message": f"Fatal error: protocol.{name}() call failed.",
+            "exception": exc,
+            "transport": self,
+            "protocol": self._protocol,
+        })
+        if name != "connection_lost":
+            self.abort()
 
     # ------------------------------------------------------------------ reading
     def is_reading(self) -> bool:
@@ -203,7 +208,13 @@ class Transport(asyncio.Transport):
             if self._buffered:
                 self._feed_buffered(data)
             else:
-                self._call("data_received", data)
+                # `_call`, without looking the method up by name: once per message.
+                try:
+                    self._protocol.data_received(data)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._protocol_failed("data_received", exc)
             if len(data) < _READ_CHUNK or self._reading_paused or self._closing or self._lost:
                 return
 
@@ -226,13 +237,7 @@ class Transport(asyncio.Transport):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._endpoint.loop.call_exception_handler({
-                "message": "Fatal error: protocol.buffer_updated() call failed.",
-                "exception": exc,
-                "transport": self,
-                "protocol": protocol,
-            })
-            self.abort()
+            self._protocol_failed("buffer_updated", exc)
 
     def _eof_arrived(self) -> None:
         """EofReceived: after the data before it, ``eof_received()``; a falsy answer closes

@@ -72,25 +72,49 @@ class ReceiveBuffer:
     Bytes are read from ``_pos`` on; the bytes before it are dropped only once they are
     half the buffer. Trimming a bytearray's head on every partial read, with appends in
     between, makes CPython copy what is left again and again.
+
+    A segment that arrives while the buffer is empty is kept as it came (``_one``) until
+    more arrives or part of it is read: a request/response exchange then hands each
+    payload to the application without copying it in and out of the bytearray.
     """
 
-    __slots__ = ("_buf", "_pos", "limit")
+    __slots__ = ("_buf", "_pos", "_one", "limit")
 
     def __init__(self, limit: int) -> None:
         self._buf = bytearray()
         self._pos = 0
+        self._one: bytes | None = None   # the whole content, when it is one bytes object
         self.limit = limit
 
     def __len__(self) -> int:
+        one = self._one
+        if one is not None:
+            return len(one)
         return len(self._buf) - self._pos
 
     def free(self) -> int:
+        one = self._one
+        if one is not None:
+            return self.limit - len(one)
         return self.limit - len(self._buf) + self._pos
 
     def append(self, data) -> None:
+        if self._one is not None:
+            self._buf += self._one
+            self._one = None
+        elif not self._buf and type(data) is bytes:
+            self._one = data
+            return
         self._buf += data
 
     def read(self, n: int = -1) -> bytes:
+        one = self._one
+        if one is not None:
+            if n < 0 or n >= len(one):
+                self._one = None
+                return one
+            self._buf += one
+            self._one = None
         buf = self._buf
         pos = self._pos
         if n < 0 or n >= len(buf) - pos:
@@ -112,7 +136,8 @@ class ReceiveBuffer:
         return data
 
     def clear(self) -> int:
-        n = len(self._buf) - self._pos
+        n = len(self)
+        self._one = None
         self._buf.clear()
         self._pos = 0
         return n

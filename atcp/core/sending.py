@@ -436,9 +436,6 @@ class Sending:
         pacer = self.pacer
         if pacer is not None:
             pacer.refill(now, self.cc.pacing_rate(self.rto.srtt), mss)
-            if not pacer.ready():
-                self._set_timer("t_pace", now + pacer.wait())
-                return
         cwnd = self.cc.cwnd
         una = self._seq_to_send_off(self.snd_una)
         wnd_end = una + self.snd_wnd

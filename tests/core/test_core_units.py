@@ -188,3 +188,23 @@ def test_receive_buffer_read_and_clear() -> None:
     assert buf.free() == 3 and buf.read(2) == b"he" and buf.read(-1) == b"llo"
     buf.append(b"xy")
     assert buf.read(10) == b"xy" and buf.clear() == 0
+
+
+def test_receive_buffer_hands_a_lone_segment_over_without_copying() -> None:
+    buf = ReceiveBuffer(1 << 16)
+    payload = b"request" * 9
+    buf.append(payload)
+    assert len(buf) == len(payload) and buf.free() == (1 << 16) - len(payload)
+    assert buf.read(-1) is payload and len(buf) == 0
+    # More data behind it, a partial read, or a mutable buffer: the bytearray takes over.
+    buf.append(b"abc")
+    buf.append(bytearray(b"def"))
+    assert buf.read(4) == b"abcd" and buf.read(-1) == b"ef"
+    buf.append(b"ghij")
+    assert buf.read(1) == b"g" and len(buf) == 3
+    buf.append(b"kl")
+    assert buf.read(-1) == b"hijkl"
+    mutable = bytearray(b"xyz")
+    buf.append(mutable)
+    mutable[:] = b"???"
+    assert buf.read(-1) == b"xyz"
