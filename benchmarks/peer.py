@@ -22,7 +22,7 @@ __all__ = ["main"]
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--role", choices=("client", "server"), required=True)
-    p.add_argument("--transport", choices=("atcp", "tcp", "quic", "udp"), required=True)
+    p.add_argument("--transport", choices=("atcp", "tcp", "quic", "udp", "udpstreams"), required=True)
     p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     p.add_argument("--scenario", choices=("bulk", "echo", "conns", "churn", "flow"),
                    required=True)

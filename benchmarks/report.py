@@ -39,7 +39,9 @@ LABELS = {"atcp/asyncio": "atcp (asyncio)", "atcp/uvloop": "atcp (uvloop)",
           "atcp-bbr/asyncio": "atcp BBR (asyncio)", "atcp-bbr/uvloop": "atcp BBR (uvloop)",
           "quic/asyncio": "aioquic (asyncio)", "quic/uvloop": "aioquic (uvloop)",
           "tcp/asyncio": "kernel TCP (asyncio)", "tcp/uvloop": "kernel TCP (uvloop)",
-          "udp/asyncio": "raw UDP (asyncio)", "udp/uvloop": "raw UDP (uvloop)"}
+          "udp/asyncio": "raw UDP (asyncio)", "udp/uvloop": "raw UDP (uvloop)",
+          "udpstreams/asyncio": "UDP streams, no protocol (asyncio)",
+          "udpstreams/uvloop": "UDP streams, no protocol (uvloop)"}
 CONGESTION_LABELS = {"bbr": "BBR", "cubic": "CUBIC", "newreno": "NewReno"}
 
 
@@ -498,7 +500,7 @@ def _notes(results: dict) -> list[str]:
 
 
 def _peer_order(peer: str) -> tuple:
-    order = ["atcp", "atcp-bbr", "atcp-pd", "quic", "tcp", "udp"]
+    order = ["atcp", "atcp-bbr", "atcp-pd", "quic", "tcp", "udp", "udpstreams"]
     transport, _, loop = peer.partition("/")
     return (order.index(transport) if transport in order else 9, loop != "asyncio", peer)
 
@@ -655,7 +657,8 @@ def _plain_log_labels(axis) -> None:
 
 
 def _colour(peer: str) -> str:
-    return {"atcp": "C0", "quic": "C1", "tcp": "C2", "udp": "C7"}.get(peer.split("/")[0], "C3")
+    return {"atcp": "C0", "quic": "C1", "tcp": "C2", "udp": "C7",
+            "udpstreams": "C8"}.get(peer.split("/")[0], "C3")
 
 
 def _save(fig, path: Path, plt) -> Path:

@@ -37,14 +37,15 @@ PUBLISHED = RESULTS / "published"
 class Peer:
     key: str            # "atcp/uvloop"
     label: str          # "atcp (uvloop)"
-    transport: str      # atcp | tcp | quic | udp
+    transport: str      # atcp | tcp | quic | udp | udpstreams
     loop: str           # asyncio | uvloop
     udp: bool           # carried in UDP, so it can go through the proxy
     atcp_config: str | None = None   # atcp Config overrides, JSON (peer --atcp-config)
 
 
 def _peer(transport: str, loop: str) -> Peer:
-    names = {"atcp": "atcp", "tcp": "kernel TCP", "quic": "aioquic", "udp": "raw UDP"}
+    names = {"atcp": "atcp", "tcp": "kernel TCP", "quic": "aioquic", "udp": "raw UDP",
+             "udpstreams": "UDP streams, no protocol"}
     return Peer(f"{transport}/{loop}", f"{names[transport]} ({loop})", transport, loop,
                 transport != "tcp")
 
@@ -67,6 +68,9 @@ TCP = _peer("tcp", "asyncio")
 TCP_UV = _peer("tcp", "uvloop")
 UDP = _peer("udp", "asyncio")
 UDP_UV = _peer("udp", "uvloop")
+# asyncio streams straight over asyncio UDP (benchmarks.streams.UdpStreams): echo only.
+UDPS = _peer("udpstreams", "asyncio")
+UDPS_UV = _peer("udpstreams", "uvloop")
 
 # The fairness link: two flows share one proxy whose rate limiter is the bottleneck.
 # 40 Mbit/s and 20 ms make a BDP of 100 kB; the tail-drop queue holds 1.5 BDP (30 ms),
@@ -112,7 +116,7 @@ FULL = Plan(
     loopback_size=32 << 20,
     loopback_peers=(ATCP, ATCP_UV, ATCP_PD, ATCP_PD_UV, QUIC, QUIC_UV, TCP, TCP_UV, UDP,
                     UDP_UV),
-    echo_peers=(ATCP, ATCP_UV, QUIC, QUIC_UV, TCP, TCP_UV, UDP, UDP_UV),
+    echo_peers=(ATCP, ATCP_UV, QUIC, QUIC_UV, TCP, TCP_UV, UDP, UDP_UV, UDPS, UDPS_UV),
     echo_duration=3.0,
     repeats=5,
     grid_size=32 << 20,
@@ -136,7 +140,7 @@ QUICK = Plan(
     name="quick",
     loopback_size=8 << 20,
     loopback_peers=(ATCP, ATCP_UV, ATCP_PD_UV, QUIC, TCP_UV, UDP_UV),
-    echo_peers=(ATCP, ATCP_UV, QUIC, TCP_UV, UDP_UV),
+    echo_peers=(ATCP, ATCP_UV, QUIC, TCP_UV, UDP_UV, UDPS_UV),
     echo_duration=2.0,
     repeats=1,
     grid_size=4 << 20,
@@ -160,7 +164,7 @@ SMOKE = Plan(
     name="smoke",
     loopback_size=256 << 10,
     loopback_peers=(TCP, UDP),
-    echo_peers=(UDP,),
+    echo_peers=(UDP, UDPS),
     echo_duration=0.2,
     repeats=1,
     grid_size=256 << 10,

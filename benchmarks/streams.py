@@ -1,4 +1,5 @@
-"""Peers with an asyncio streams API: atcp, the kernel's TCP, and aioquic (one stream).
+"""Peers with an asyncio streams API: atcp, the kernel's TCP, aioquic (one stream), and
+asyncio's UDP under the same streams with no protocol at all (echo only).
 
 Every transport is reduced to two calls, ``open(host, port)`` returning ``(reader, writer,
 closer)`` and ``serve(handler, host, port)`` returning ``(port, closer)``, so the workloads
@@ -139,6 +140,106 @@ class Quic(_Transport):
         return server._transport.get_extra_info("sockname")[1], server
 
 
+class UdpStreams(_Transport):
+    """No protocol at all: asyncio's own datagram transport under asyncio's StreamReader
+    and StreamWriter, each write one datagram and each datagram delivered as stream data
+    (an empty datagram is the end of the stream). Nothing is ordered, acknowledged or
+    resent, so it only runs the echo over loopback: the floor from which any protocol
+    that offers asyncio streams over asyncio UDP starts, atcp and aioquic alike."""
+
+    name = "udpstreams"
+
+    async def open(self, host, port):
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        dgram, protocol = await loop.create_datagram_endpoint(
+            lambda: _DatagramStreamProtocol(reader, (host, port)), remote_addr=(host, port))
+        writer = asyncio.StreamWriter(protocol.stream, protocol.streams, reader, loop)
+        return reader, writer, _closer(writer)
+
+    async def serve(self, handler, host, port):
+        loop = asyncio.get_running_loop()
+        tasks = set()
+
+        def on_first_datagram(protocol: _DatagramStreamProtocol) -> None:
+            writer = asyncio.StreamWriter(protocol.stream, protocol.streams, protocol.reader,
+                                          loop)
+            task = asyncio.ensure_future(handler(protocol.reader, writer))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        dgram, _ = await loop.create_datagram_endpoint(
+            lambda: _DatagramStreamProtocol(asyncio.StreamReader(), None, on_first_datagram),
+            local_addr=(host, port))
+        return dgram.get_extra_info("sockname")[1], _DatagramServer(dgram)
+
+
+class _DatagramStreamProtocol(asyncio.DatagramProtocol):
+    """One peer's datagrams fed to a StreamReaderProtocol; the first datagram names the
+    peer where it is not known yet (the server)."""
+
+    def __init__(self, reader, peer, on_first=None) -> None:
+        self.reader = reader
+        self.peer = peer
+        self.on_first = on_first
+        self.streams = asyncio.StreamReaderProtocol(reader)
+        self.stream: _DatagramStream | None = None
+
+    def connection_made(self, transport) -> None:
+        self.stream = _DatagramStream(transport, self)
+        self.streams.connection_made(self.stream)
+
+    def datagram_received(self, data, addr) -> None:
+        if self.peer is None:
+            self.peer = addr
+            self.on_first(self)
+        elif addr != self.peer:
+            return
+        if data:
+            self.streams.data_received(data)
+        else:
+            self.streams.eof_received()
+
+    def connection_lost(self, exc) -> None:
+        self.streams.connection_lost(exc)
+
+
+class _DatagramStream(asyncio.Transport):
+    """The write side of `_DatagramStreamProtocol`, for asyncio.StreamWriter."""
+
+    def __init__(self, dgram, protocol: _DatagramStreamProtocol) -> None:
+        super().__init__()
+        self._dgram = dgram
+        self._protocol = protocol
+
+    def write(self, data) -> None:
+        self._dgram.sendto(bytes(data), self._protocol.peer)
+
+    def close(self) -> None:
+        if not self._dgram.is_closing() and self._protocol.peer is not None:
+            self._dgram.sendto(b"", self._protocol.peer)   # the end of the stream
+        self._dgram.close()
+
+    def is_closing(self) -> bool:
+        return self._dgram.is_closing()
+
+    def get_extra_info(self, name, default=None):
+        return self._dgram.get_extra_info(name, default)
+
+
+class _DatagramServer:
+    """What ``serve`` returns: the server workload calls close() and wait_closed()."""
+
+    def __init__(self, dgram) -> None:
+        self._dgram = dgram
+
+    def close(self) -> None:
+        self._dgram.close()
+
+    async def wait_closed(self) -> None:
+        return None
+
+
 def _self_signed_certificate() -> tuple[str, str]:
     """A throw-away EC certificate for "localhost", written to a temporary directory."""
     import datetime
@@ -191,10 +292,12 @@ def make_transport(name: str, *, datagram_size: int = 1484,
         return Atcp(json.loads(atcp_config) if atcp_config else None)
     if name == "quic":
         return Quic(datagram_size)
+    if name == "udpstreams":
+        return UdpStreams()
     raise ValueError(f"unknown stream transport {name!r}")
 
 
-TRANSPORTS = ("atcp", "tcp", "quic")
+TRANSPORTS = ("atcp", "tcp", "quic", "udpstreams")
 
 
 # ------------------------------------------------------------------ client workloads

@@ -1,7 +1,8 @@
 """The benchmark harness runs end to end and writes valid results (no timings checked).
 
-``python -m benchmarks --smoke`` runs kernel TCP and raw UDP over loopback and raw UDP
-through the impairment proxy, each side in its own process, with tiny sizes.
+``python -m benchmarks --smoke`` runs kernel TCP and raw UDP over loopback, the echo of
+asyncio streams over plain UDP, and raw UDP through the impairment proxy, each side in its
+own process, with tiny sizes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def test_smoke_run_writes_results(tmp_path):
     for run in bulk:
         assert run["result"]["server"]["bytes"] >= run["size"]
         assert run["result"]["server"]["complete"] is True
+    streams_echo = next(r for r in results["runs"]
+                        if r["kind"] == "echo" and r["transport"] == "udpstreams")
+    assert streams_echo["result"]["client"]["round_trips"] > 0
+    assert streams_echo["result"]["server"]["accepted"] == 1
     proxied = next(r for r in bulk if r["path"] == "proxy")
     forwarded = proxied["result"]["proxy"]["forwarded"]
     assert forwarded["fwd"] >= proxied["size"] // 1400
