@@ -8,7 +8,11 @@ everything TCP happens in the sans-I/O `Stack`. Three things make it run:
 * **Input.** ``loop.add_reader`` calls `_on_readable`, which drains the non-blocking socket
   with ``recvfrom`` until it would block (at most `_MAX_BATCH` datagrams per call, so one
   busy endpoint cannot starve the loop) and hands each datagram straight to
-  ``stack.receive`` -- a direct call chain, no queues. The default loop's datagram
+  ``stack.receive`` -- a direct call chain, no queues. After the first datagram it asks
+  the kernel whether another is queued (``FIONREAD``) rather than read until the call
+  fails: a request/response exchange gets one datagram per wake-up, and a failed
+  ``recvfrom`` costs twice the question as a Python exception. The loop polls the socket
+  level-triggered, so a datagram that comes meanwhile still wakes it. The default loop's datagram
   transport would read one datagram per loop pass and drop the rest under load. With
   UDP GRO on (`atcp.aio.udp_batch`, ``Config.udp_offload``), `_on_readable_gro` reads
   with ``recvmsg`` instead and splits what the kernel coalesced back into datagrams.
@@ -46,8 +50,10 @@ from __future__ import annotations
 
 import collections
 import errno
+import fcntl
 import socket
 import sys
+import termios
 import time
 import weakref
 
@@ -72,6 +78,7 @@ _MAX_BATCH = 256
 #: Events handled per service pass before yielding to the loop (a bound, not a tuning).
 _MAX_EVENTS = 100_000
 _MAX_DATAGRAM = 65535
+_NOTHING_QUEUED = bytes(4)
 #: Outgoing datagrams held while the socket would block; more are dropped.
 _BACKLOG_LIMIT = 1024
 #: Socket buffer size asked for (SO_RCVBUFFORCE needs CAP_NET_ADMIN; else SO_RCVBUF,
@@ -191,6 +198,7 @@ class Endpoint:
             self._impairer = Impairer(impairment, loop, self._send_now,
                                       on_drained=self._check_idle)
         self._fd = sock.fileno()
+        self._queued_size = bytearray(4)   # FIONREAD's answer (`_more_queued`)
         # Batched I/O (`atcp.aio.udp_batch`) where the kernel has it: GSO sends runs of
         # equal-size datagrams in one call, GRO receives them coalesced.
         self._gso = self._gro = False
@@ -302,7 +310,7 @@ class Endpoint:
         now = monotonic()
         batch = []
         append = batch.append
-        for _ in range(_MAX_BATCH):
+        for i in range(_MAX_BATCH):
             try:
                 data, addr = sock.recvfrom(_MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
@@ -315,6 +323,8 @@ class Endpoint:
             if self.pcap is not None:
                 self.pcap.write_segment(data, addr, self.sockname, time.time())
             append((data, addr))
+            if not i and not self._more_queued():
+                break
         self.datagrams_in += len(batch)
         # One drain is one batch: runs of in-order data are merged (atcp.core.coalesce).
         self.stack.receive_batch(batch, now)
@@ -333,7 +343,7 @@ class Endpoint:
         batch = []
         append = batch.append
         count = 0
-        for _ in range(_MAX_BATCH):
+        for i in range(_MAX_BATCH):
             try:
                 data, ancdata, _flags, addr = recvmsg(_MAX_DATAGRAM, GRO_CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
@@ -361,12 +371,20 @@ class Endpoint:
                     pcap.write_segment(data, addr, self.sockname, time.time())
                 append((data, addr))
                 count += 1
-            if count >= _MAX_BATCH:
+            if count >= _MAX_BATCH or not i and not self._more_queued():
                 break
         if batch:
             stack.receive_batch(batch, now)
         self.datagrams_in += count
         self._service()
+
+    def _more_queued(self) -> bool:
+        """Whether another datagram waits in the socket: FIONREAD gives the size of the
+        next one, 0 when there is none (an empty datagram, which is no segment anyway,
+        is left for the next wake-up)."""
+        queued = self._queued_size
+        fcntl.ioctl(self._fd, termios.FIONREAD, queued)
+        return queued != _NOTHING_QUEUED
 
     def _socket_error(self, exc: OSError) -> None:
         """An error queued on the socket, usually from ICMP (connected sockets only)."""
