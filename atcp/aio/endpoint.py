@@ -307,6 +307,7 @@ class Endpoint:
     # ------------------------------------------------------------------ input
     def _on_readable(self) -> None:
         sock = self.sock
+        ipv6 = self.family == socket.AF_INET6
         now = monotonic()
         batch = []
         append = batch.append
@@ -318,8 +319,8 @@ class Endpoint:
             except OSError as exc:
                 self._socket_error(exc)
                 continue
-            if len(addr) == 4 and addr[2]:
-                addr = (addr[0], addr[1], 0, addr[3])
+            if ipv6:
+                addr = normalize_addr(addr)
             if self.pcap is not None:
                 self.pcap.write_segment(data, addr, self.sockname, time.time())
             append((data, addr))
@@ -337,6 +338,7 @@ class Endpoint:
         (`Stack.receive_coalesced`), after the batch gathered before it, so that each
         sender's datagrams are taken in the order they came."""
         recvmsg = self.sock.recvmsg
+        ipv6 = self.family == socket.AF_INET6
         pcap = self.pcap
         stack = self.stack
         now = monotonic()
@@ -351,8 +353,8 @@ class Endpoint:
             except OSError as exc:
                 self._socket_error(exc)
                 continue
-            if len(addr) == 4 and addr[2]:
-                addr = (addr[0], addr[1], 0, addr[3])
+            if ipv6:
+                addr = normalize_addr(addr)
             size = gro_segment_size(ancdata) if ancdata else 0
             if size and size < len(data):
                 self.stats["gro_batches"] += 1
