@@ -6,16 +6,17 @@ The endpoint is the only thing that touches the socket, the clock and the loop's
 everything TCP happens in the sans-I/O `Stack`. Three things make it run:
 
 * **Input.** ``loop.add_reader`` calls `_on_readable`, which drains the non-blocking socket
-  with ``recvfrom`` until it would block (at most `_MAX_BATCH` datagrams per call, so one
-  busy endpoint cannot starve the loop) and hands each datagram straight to
-  ``stack.receive`` -- a direct call chain, no queues. After the first datagram it asks
-  the kernel whether another is queued (``FIONREAD``) rather than read until the call
-  fails: a request/response exchange gets one datagram per wake-up, and a failed
-  ``recvfrom`` costs twice the question as a Python exception. The loop polls the socket
-  level-triggered, so a datagram that comes meanwhile still wakes it. The default loop's datagram
-  transport would read one datagram per loop pass and drop the rest under load. With
-  UDP GRO on (`atcp.aio.udp_batch`, ``Config.udp_offload``), `_on_readable_gro` reads
-  with ``recvmsg`` instead and splits what the kernel coalesced back into datagrams.
+  with ``recvfrom`` (at most `_MAX_BATCH` datagrams per call, so one busy endpoint cannot
+  starve the loop) and hands the datagrams straight to ``stack.receive_batch`` -- a
+  direct call chain, no queues. After the first datagram it asks the kernel whether
+  another is queued (``FIONREAD``) instead of reading until a read fails: a
+  request/response exchange gets one datagram per wake-up, and the failing read raises a
+  Python exception, which costs over twice as much as the question. The loop polls the
+  socket level-triggered, so a datagram that comes meanwhile still wakes it. (The default
+  loop's datagram transport would read one datagram per loop pass and drop the rest
+  under load.) With UDP GRO on (`atcp.aio.udp_batch`, ``Config.udp_offload``),
+  `_on_readable_gro` reads with ``recvmsg`` instead and splits what the kernel coalesced
+  back into datagrams.
 * **Timers.** One ``loop.call_at`` is armed at ``stack.next_deadline()`` (the timing wheel's
   earliest deadline), none when idle. It is moved only when the next deadline becomes
   earlier; a later one waits for the armed callback, which polls and re-arms.
