@@ -293,6 +293,10 @@ class Segment:
         return f"Segment({' '.join(parts)})"
 
 
+#: The timestamps-only Options `parse` made last (see there).
+_last_ts = Options(ts_val=0, ts_ecr=0)
+
+
 def parse(data: bytes | bytearray | memoryview) -> Segment:
     """Decode one UDP payload as a TCP segment.
 
@@ -316,8 +320,13 @@ def parse(data: bytes | bytearray | memoryview) -> Segment:
         raise MalformedSegment("data-offset-overrun", f"data offset {doff} > {n} bytes")
     elif doff == HEADER_LEN + 12 and data[20:24] == _TS_LEAD:
         # Fast path: NOP,NOP,TS only, as on nearly every segment of a timestamped flow.
+        # Segments in a row mostly carry the same two values (both clocks tick in
+        # milliseconds), so the last such Options is shared while they do.
+        global _last_ts
         ts_val, ts_ecr = _II.unpack_from(data, 24)
-        options = Options(ts_val=ts_val, ts_ecr=ts_ecr)
+        options = _last_ts
+        if options.ts_val != ts_val or options.ts_ecr != ts_ecr:
+            options = _last_ts = Options(ts_val=ts_val, ts_ecr=ts_ecr)
     else:
         options = _parse_options(data, doff)
     return Segment(

@@ -483,3 +483,16 @@ def test_build_rejects_out_of_range_fields(kwargs):
         build(Segment(**fields, options=Options(ts_val=1)))
     with pytest.raises(ValueError):
         build(Segment(**fields, options=Options(mss=1)))
+
+
+def test_timestamp_options_are_shared_while_the_values_repeat():
+    def stamped(ts_val, ts_ecr):
+        return build(Segment(1, 2, 3, 4, ACK, 5, b"x", Options(ts_val=ts_val, ts_ecr=ts_ecr)))
+
+    first = parse(stamped(7, 9)).options
+    again = parse(stamped(7, 9)).options
+    later = parse(stamped(8, 9)).options
+    assert (first.ts_val, first.ts_ecr) == (7, 9) and again is first
+    assert (later.ts_val, later.ts_ecr) == (8, 9) and later is not first
+    zero = parse(stamped(0, 0)).options   # the values the shared one starts with
+    assert (zero.ts_val, zero.ts_ecr, zero.sack, zero.mss) == (0, 0, (), None)
