@@ -152,8 +152,8 @@ class UdpStreams(_Transport):
     async def open(self, host, port):
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
-        dgram, protocol = await loop.create_datagram_endpoint(
-            lambda: _DatagramStreamProtocol(reader, (host, port)), remote_addr=(host, port))
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: _DatagramStreamProtocol(reader), remote_addr=(host, port))
         writer = asyncio.StreamWriter(protocol.stream, protocol.streams, reader, loop)
         return reader, writer, _closer(writer)
 
@@ -169,19 +169,20 @@ class UdpStreams(_Transport):
             task.add_done_callback(tasks.discard)
 
         dgram, _ = await loop.create_datagram_endpoint(
-            lambda: _DatagramStreamProtocol(asyncio.StreamReader(), None, on_first_datagram),
+            lambda: _DatagramStreamProtocol(asyncio.StreamReader(), on_first_datagram),
             local_addr=(host, port))
         return dgram.get_extra_info("sockname")[1], _DatagramServer(dgram)
 
 
 class _DatagramStreamProtocol(asyncio.DatagramProtocol):
-    """One peer's datagrams fed to a StreamReaderProtocol; the first datagram names the
-    peer where it is not known yet (the server)."""
+    """Datagrams fed to a StreamReaderProtocol. A client's socket is connected to its
+    peer; a server (``on_first`` given) takes the sender of its first datagram as its
+    peer, calls ``on_first``, and ignores every other sender."""
 
-    def __init__(self, reader, peer, on_first=None) -> None:
+    def __init__(self, reader, on_first=None) -> None:
         self.reader = reader
-        self.peer = peer
         self.on_first = on_first
+        self.peer = None   # where a server's writes go; None: the connected peer
         self.streams = asyncio.StreamReaderProtocol(reader)
         self.stream: _DatagramStream | None = None
 
@@ -190,11 +191,12 @@ class _DatagramStreamProtocol(asyncio.DatagramProtocol):
         self.streams.connection_made(self.stream)
 
     def datagram_received(self, data, addr) -> None:
-        if self.peer is None:
-            self.peer = addr
-            self.on_first(self)
-        elif addr != self.peer:
-            return
+        if self.on_first is not None:
+            if self.peer is None:
+                self.peer = addr
+                self.on_first(self)
+            elif addr != self.peer:
+                return
         if data:
             self.streams.data_received(data)
         else:
@@ -216,8 +218,9 @@ class _DatagramStream(asyncio.Transport):
         self._dgram.sendto(bytes(data), self._protocol.peer)
 
     def close(self) -> None:
-        if not self._dgram.is_closing() and self._protocol.peer is not None:
-            self._dgram.sendto(b"", self._protocol.peer)   # the end of the stream
+        protocol = self._protocol
+        if not self._dgram.is_closing() and (protocol.peer or protocol.on_first is None):
+            self._dgram.sendto(b"", protocol.peer)   # the end of the stream
         self._dgram.close()
 
     def is_closing(self) -> bool:
